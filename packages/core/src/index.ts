@@ -4,3 +4,6 @@ export * from './safetensors.js';
 export * from './registry.js';
 export * from './backbone.js';
 export * from './fixed-point.js';
+export * from './image.js';
+export * from './padding.js';
+export * from './codec.js';

@@ -1,0 +1,63 @@
+/**
+ * Image <-> .psic bytes for any LicBackbone: pad to a multiple of 64, run the
+ * backbone's compress, wrap the sections in the container (backbone name,
+ * weight fingerprint, real image size); and back. The synthesis step takes an
+ * optional hook so a conditional adapter can decode the same y-hat in
+ * another mode.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { assertModel, readContainer, writeContainer, type ContainerLimits } from '@psic/entropy';
+import type { BlockHook, LicBackbone } from './backbone.js';
+import type { RgbImage } from './image.js';
+import { crop, padReplicate, paddedSize } from './padding.js';
+
+export interface CodecModel {
+  backbone: LicBackbone;
+  /** 8-byte fingerprint of the weights, written into and checked against every stream */
+  fingerprint: Uint8Array;
+}
+
+export async function encodeImage(model: CodecModel, img: RgbImage): Promise<Uint8Array> {
+  const ph = paddedSize(img.height);
+  const pw = paddedSize(img.width);
+  const x = tf.tensor4d(padReplicate(img.data, img.height, img.width, 3, ph, pw), [1, ph, pw, 3]);
+  try {
+    const sections = await model.backbone.compress(x);
+    return writeContainer({
+      backbone: model.backbone.name,
+      fingerprint: model.fingerprint,
+      height: img.height,
+      width: img.width,
+      sections,
+    });
+  } finally {
+    x.dispose();
+  }
+}
+
+/** Read and validate a .psic stream and return y-hat for its padded size (one image). */
+export async function decodeLatent(model: CodecModel, bytes: Uint8Array, limits?: ContainerLimits): Promise<{ yHat: tf.Tensor4D; height: number; width: number }> {
+  const c = readContainer(bytes, limits);
+  assertModel(c, model.backbone.name, model.fingerprint);
+  const yHat = await model.backbone.decompress(c.sections, { height: paddedSize(c.height), width: paddedSize(c.width) });
+  return { yHat, height: c.height, width: c.width };
+}
+
+/** y-hat -> image cropped back to the original size, clamped to [0, 1]. */
+export function synthesizeImage(model: CodecModel, yHat: tf.Tensor4D, height: number, width: number, hook?: BlockHook): RgbImage {
+  const xHat = tf.tidy(() => tf.clipByValue(model.backbone.synthesis(yHat, hook), 0, 1));
+  const [, ph, pw] = xHat.shape;
+  const data = crop(xHat.dataSync() as Float32Array, pw, 3, height, width);
+  xHat.dispose();
+  if (ph < height) throw new Error('synthesis output is smaller than the image');
+  return { height, width, data };
+}
+
+export async function decodeImage(model: CodecModel, bytes: Uint8Array, opts: { hook?: BlockHook; limits?: ContainerLimits } = {}): Promise<RgbImage> {
+  const { yHat, height, width } = await decodeLatent(model, bytes, opts.limits);
+  try {
+    return synthesizeImage(model, yHat, height, width, opts.hook);
+  } finally {
+    yHat.dispose();
+  }
+}

@@ -1,0 +1,3 @@
+export * from './psnr.js';
+export * from './ms-ssim.js';
+export * from './bpp.js';

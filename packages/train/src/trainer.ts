@@ -1,0 +1,220 @@
+/**
+ * The rate-distortion training loop: random crops -> forward (noise) ->
+ * lambda * 255^2 * MSE + bpp -> Adam, plus the auxiliary Adam on the
+ * bottleneck quantiles. It checkpoints atomically every K steps (so `kill -9`
+ * at any moment loses at most K steps), logs one JSON line per step, and
+ * validates on a held-out folder every K steps.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { padReplicate, paddedSize, readImage, type BlockHook, type RgbImage } from '@psic/core';
+import { rateDistortion } from '@psic/objectives';
+import { Adam } from './adam.js';
+import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
+import { CropDataset, listImages } from './data.js';
+import { appendJsonl } from './jsonl.js';
+import { ProgressBar } from './progress.js';
+import { Rng } from './rng.js';
+
+/** What the loop needs of a codec: the training forward, its variables, and the auxiliary loss. */
+export interface TrainableCodec {
+  forward(x: tf.Tensor4D, opts: { training: boolean; hook?: BlockHook }): { xHat: tf.Tensor4D; likelihoods: tf.Tensor[] };
+  namedVariables(): Record<string, tf.Variable>;
+  variables(): tf.Variable[];
+  auxVariables(): tf.Variable[];
+  auxLoss(): tf.Scalar;
+}
+
+export interface TrainOptions {
+  dataDir: string;
+  outDir: string;
+  steps: number;
+  lambda: number;
+  batchSize: number;
+  crop: number;
+  learningRate: number;
+  auxLearningRate: number;
+  checkpointEvery: number;
+  validateEvery: number;
+  valDir?: string;
+  /** how many validation images (sorted by name) to use; 0 = all */
+  valImages: number;
+  /** validation crops the centre to this size (a multiple of 64) to bound the cost; 0 = full images */
+  valCrop: number;
+  seed: number;
+  resume: boolean;
+  /** extra JSON stored in the checkpoint and the log header (model config, backend, ...) */
+  meta: Record<string, unknown>;
+  log?: (line: string) => void;
+}
+
+export interface TrainResult {
+  step: number;
+  lastValidation?: ValidationFigures;
+}
+
+export interface ValidationFigures {
+  bpp: number;
+  psnr: number;
+  mse: number;
+  images: number;
+}
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+export const LOG_FILE = 'train.jsonl';
+
+export async function train(model: TrainableCodec, opts: TrainOptions): Promise<TrainResult> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  mkdirSync(opts.outDir, { recursive: true });
+  const checkpointPath = join(opts.outDir, CHECKPOINT_FILE);
+  const logPath = join(opts.outDir, LOG_FILE);
+
+  const named = model.namedVariables();
+  const auxNames = new Set(model.auxVariables().map((v) => v.name));
+  const mainNamed = Object.fromEntries(Object.entries(named).filter(([, v]) => !auxNames.has(v.name)));
+  const auxNamed = Object.fromEntries(Object.entries(named).filter(([, v]) => auxNames.has(v.name)));
+  const main = new Adam({ learningRate: opts.learningRate });
+  const aux = new Adam({ learningRate: opts.auxLearningRate });
+  const rng = new Rng(opts.seed);
+
+  let step = 0;
+  let lastValidation: ValidationFigures | undefined;
+  if (opts.resume && existsSync(checkpointPath)) {
+    const state = await loadCheckpoint(checkpointPath, named, main, aux);
+    step = state.step;
+    rng.state = state.rngState;
+    lastValidation = state.lastValidation;
+    log(`resumed from ${checkpointPath} at step ${step}`);
+  } else if (existsSync(checkpointPath) && !opts.resume) {
+    log(`note: ${checkpointPath} exists and will be overwritten (pass --resume to continue it)`);
+  }
+
+  log(`loading training images from ${opts.dataDir} ...`);
+  const data = await CropDataset.fromFolder(opts.dataDir, opts.crop);
+  const validation = opts.valDir ? await loadValidation(opts.valDir, opts.valImages, opts.valCrop) : [];
+  log(`${data.size} training images, ${validation.length} validation images`);
+  appendJsonl(logPath, { type: 'start', step, time: new Date().toISOString(), options: { ...opts, log: undefined }, meta: opts.meta });
+
+  const save = async () => {
+    const state: CheckpointState = { step, rngState: rng.state, lastValidation, meta: opts.meta, options: summariseOptions(opts) };
+    await saveCheckpoint(checkpointPath, named, main, aux, state);
+  };
+
+  let stopping = false;
+  const onSignal = () => {
+    stopping = true;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const bar = new ProgressBar({ total: opts.steps, start: step, label: 'train' });
+  const ema = { loss: NaN, bpp: NaN, psnr: NaN };
+  try {
+    while (step < opts.steps && !stopping) {
+      const t0 = performance.now();
+      const x = tf.tensor4d(data.sampleBatch(opts.batchSize, opts.crop, rng), [opts.batchSize, opts.crop, opts.crop, 3]);
+      let bppT: tf.Scalar | undefined;
+      let mseT: tf.Scalar | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        const out = model.forward(x, { training: true });
+        const rd = rateDistortion(x, out.xHat, out.likelihoods, opts.lambda);
+        bppT = tf.keep(rd.bpp);
+        mseT = tf.keep(rd.mse);
+        return rd.loss;
+      }, Object.values(mainNamed));
+      main.apply(mainNamed, byOwnName(mainNamed, grads));
+      const auxResult = tf.variableGrads(() => model.auxLoss(), Object.values(auxNamed));
+      aux.apply(auxNamed, byOwnName(auxNamed, auxResult.grads));
+      const [loss, bpp, mse, auxLoss] = [value, bppT!, mseT!, auxResult.value].map((t) => t.dataSync()[0]);
+      tf.dispose([x, value, bppT!, mseT!, auxResult.value, ...Object.values(grads), ...Object.values(auxResult.grads)]);
+      step++;
+
+      const psnr = -10 * Math.log10(mse);
+      const seconds = (performance.now() - t0) / 1000;
+      if (!Number.isFinite(loss)) throw new Error(`loss became ${loss} at step ${step}; lower the learning rate or resume from the last checkpoint`);
+      ema.loss = smooth(ema.loss, loss);
+      ema.bpp = smooth(ema.bpp, bpp);
+      ema.psnr = smooth(ema.psnr, psnr);
+      appendJsonl(logPath, { type: 'step', step, loss, bpp, mse, psnr, aux: auxLoss, seconds });
+      bar.update(step, { loss: ema.loss, bpp: ema.bpp, psnr: ema.psnr, 's/step': seconds });
+
+      if (validation.length > 0 && step % opts.validateEvery === 0) {
+        lastValidation = validate(model, validation);
+        appendJsonl(logPath, { type: 'val', step, ...lastValidation });
+        log(`\nstep ${step} validation: bpp ${lastValidation.bpp.toFixed(4)}  PSNR ${lastValidation.psnr.toFixed(2)} dB (${lastValidation.images} images, estimated rate)`);
+      }
+      if (step % opts.checkpointEvery === 0) await save();
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    bar.finish();
+  }
+  await save();
+  if (stopping) log(`stopped at step ${step}; checkpoint saved, continue with --resume`);
+  appendJsonl(logPath, { type: 'end', step, time: new Date().toISOString(), lastValidation });
+  main.dispose();
+  aux.dispose();
+  return { step, lastValidation };
+}
+
+/** tf.variableGrads keys gradients by engine-global variable names; map them back to the model's own names. */
+function byOwnName(named: Record<string, tf.Variable>, grads: tf.NamedTensorMap): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, v] of Object.entries(named)) if (grads[v.name]) out[name] = grads[v.name];
+  return out;
+}
+
+function smooth(prev: number, value: number): number {
+  return Number.isNaN(prev) ? value : 0.95 * prev + 0.05 * value;
+}
+
+function summariseOptions(opts: TrainOptions): Record<string, unknown> {
+  const { log: _log, meta: _meta, ...rest } = opts;
+  return rest;
+}
+
+async function loadValidation(dir: string, count: number, cropSize: number): Promise<RgbImage[]> {
+  const files = await listImages(dir);
+  const chosen = count > 0 ? files.slice(0, count) : files;
+  const images: RgbImage[] = [];
+  for (const f of chosen) images.push(centreCrop(await readImage(f), cropSize));
+  return images;
+}
+
+function centreCrop(img: RgbImage, size: number): RgbImage {
+  if (size <= 0 || (img.height <= size && img.width <= size)) return img;
+  const h = Math.min(size, img.height);
+  const w = Math.min(size, img.width);
+  const top = Math.floor((img.height - h) / 2);
+  const left = Math.floor((img.width - w) / 2);
+  const data = new Float32Array(h * w * 3);
+  for (let y = 0; y < h; y++) data.set(img.data.subarray(((top + y) * img.width + left) * 3, ((top + y) * img.width + left + w) * 3), y * w * 3);
+  return { height: h, width: w, data };
+}
+
+/** Eval-mode forward (rounded latents) on each image, rate estimated from the likelihoods over the real pixel count. */
+export function validate(model: TrainableCodec, images: RgbImage[]): ValidationFigures {
+  let bits = 0;
+  let pixels = 0;
+  let mseSum = 0;
+  let psnrSum = 0;
+  for (const img of images) {
+    const ph = paddedSize(img.height);
+    const pw = paddedSize(img.width);
+    const { imgBits, mse } = tf.tidy(() => {
+      const x = tf.tensor4d(padReplicate(img.data, img.height, img.width, 3, ph, pw), [1, ph, pw, 3]);
+      const out = model.forward(x, { training: false });
+      const xHat = tf.clipByValue(tf.slice(out.xHat, [0, 0, 0, 0], [1, img.height, img.width, 3]), 0, 1);
+      const xTrue = tf.slice(x, [0, 0, 0, 0], [1, img.height, img.width, 3]);
+      const b = tf.addN(out.likelihoods.map((p) => tf.sum(tf.log(p)))).dataSync()[0] / -Math.LN2;
+      return { imgBits: b, mse: tf.mean(tf.squaredDifference(xTrue, xHat)).dataSync()[0] };
+    });
+    bits += imgBits;
+    pixels += img.height * img.width;
+    mseSum += mse;
+    psnrSum += -10 * Math.log10(mse);
+  }
+  return { bpp: bits / pixels, psnr: psnrSum / images.length, mse: mseSum / images.length, images: images.length };
+}
