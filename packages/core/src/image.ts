@@ -4,7 +4,8 @@
  * layout tfjs convolutions use. Every size is checked before decoding so a
  * hostile header can't make us allocate gigabytes.
  */
-import { rename, unlink, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { extname, join } from 'node:path';
 import sharp from 'sharp';
 import { PsicError } from '@psic/entropy';
 
@@ -75,18 +76,6 @@ export async function encodePng(img: RgbImage): Promise<Buffer> {
     .toBuffer();
 }
 
-/** Write bytes atomically: a temporary file beside the target, then rename, so no half-written file is ever left. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-}
-
 export function bytesToFloat(bytes: Uint8Array): Float32Array {
   const out = new Float32Array(bytes.length);
   for (let i = 0; i < bytes.length; i++) out[i] = bytes[i] / 255;
@@ -101,4 +90,19 @@ export function floatToBytes(data: Float32Array): Uint8Array {
     out[i] = v < 0 ? 0 : v > 255 ? 255 : v;
   }
   return out;
+}
+
+const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.avif']);
+
+/** Image files directly inside a folder, sorted by name so every machine sees the same order. */
+export async function listImages(dir: string): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (err) {
+    throw new PsicError('BAD_DATA', `cannot read image folder ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  const files = entries.filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase())).sort();
+  if (files.length === 0) throw new PsicError('BAD_DATA', `no images (${[...IMAGE_EXTENSIONS].join(', ')}) in ${dir}`);
+  return files.map((f) => join(dir, f));
 }

@@ -5,3 +5,4 @@ export * from './crc32.js';
 export * from './container.js';
 export * from './entropy-bottleneck.js';
 export * from './gaussian-conditional.js';
+export * from './erfc.js';

@@ -4,28 +4,11 @@
  * with horizontal flips drawn from a seeded Rng. Decoding once matters: a JPEG
  * decode costs more than the crop it feeds.
  */
-import { readdir } from 'node:fs/promises';
-import { extname, join } from 'node:path';
 import { PsicError } from '@psic/entropy';
-import { readImageRgb8, type Rgb8Image } from '@psic/core';
+import { listImages, readImageRgb8, type Rgb8Image } from '@psic/core';
 import type { Rng } from './rng.js';
 
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.avif']);
-
 export type DecodedImage = Rgb8Image;
-
-/** Image files directly inside a folder, sorted by name so every machine sees the same order. */
-export async function listImages(dir: string): Promise<string[]> {
-  let entries: string[];
-  try {
-    entries = await readdir(dir);
-  } catch (err) {
-    throw new PsicError('BAD_DATA', `cannot read image folder ${dir}: ${(err as Error).message}`, { cause: err });
-  }
-  const files = entries.filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase())).sort();
-  if (files.length === 0) throw new PsicError('BAD_DATA', `no images (${[...IMAGE_EXTENSIONS].join(', ')}) in ${dir}`);
-  return files.map((f) => join(dir, f));
-}
 
 export class CropDataset {
   private constructor(readonly images: DecodedImage[]) {}

@@ -8,11 +8,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { padReplicate, paddedSize, readImage, type BlockHook, type RgbImage } from '@psic/core';
+import { listImages, padReplicate, paddedSize, readImage, type BlockHook, type RgbImage } from '@psic/core';
 import { rateDistortion } from '@psic/objectives';
 import { Adam } from './adam.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
-import { CropDataset, listImages } from './data.js';
+import { CropDataset } from './data.js';
 import { appendJsonl } from './jsonl.js';
 import { ProgressBar } from './progress.js';
 import { Rng } from './rng.js';

@@ -1,0 +1,62 @@
+import { basename } from 'node:path';
+import { listImages, readImage, selectBackend } from '@psic/core';
+import { evaluateLearned, evaluateReference, summarise, type ImageFigures, type ReferenceCodec } from '@psic/eval';
+import { PsicError } from '@psic/entropy';
+import { DEFAULT_MODEL, loadModel } from '@psic/zoo';
+import { intOption, parse } from '../args.js';
+import { table } from '../output.js';
+
+const HELP = `Usage: psic eval --data DIR [options]
+
+Encode and decode every image of DIR with each model and report bpp (real file
+size, header included), PSNR and MS-SSIM per image and on average.
+
+Options:
+  --data DIR           folder of images (PNG, JPEG, ...)
+  -m, --model NAMES    comma-separated shipped model names or .safetensors paths (default ${DEFAULT_MODEL})
+  --compare CODECS     also code each image with jpeg and/or webp (comma-separated) at the
+                       quality whose bpp is closest to each model's bpp on that image
+  --limit N            only the first N images (sorted by name)
+  --backend NAME       tensor backend: auto, tensorflow, wasm, cpu
+  --json               print JSON (per-image rows and the summary) instead of tables
+  -h, --help           show this help
+`;
+
+export async function evalCommand(argv: string[]): Promise<void> {
+  const { values } = parse(
+    argv,
+    { data: { type: 'string' }, model: { type: 'string', short: 'm' }, compare: { type: 'string' }, limit: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' } },
+    HELP,
+  );
+  if (!values.data) throw new PsicError('USAGE', `--data DIR is required\n\n${HELP}`);
+  const compare = values.compare ? String(values.compare).split(',') : [];
+  for (const c of compare) if (c !== 'jpeg' && c !== 'webp') throw new PsicError('USAGE', `--compare takes jpeg and/or webp, not "${c}"`);
+  await selectBackend((values.backend as string | undefined) ?? 'auto');
+  const models = await Promise.all(String(values.model ?? DEFAULT_MODEL).split(',').map((m) => loadModel(m)));
+  let files = await listImages(String(values.data));
+  if (values.limit !== undefined) files = files.slice(0, intOption(values, 'limit', files.length));
+
+  const rows: ImageFigures[] = [];
+  for (const [i, file] of files.entries()) {
+    const img = await readImage(file);
+    const name = basename(file);
+    for (const model of models) {
+      const learned = await evaluateLearned(model, name, img);
+      rows.push(learned);
+      for (const codec of compare as ReferenceCodec[]) {
+        const ref = await evaluateReference(codec, name, img, learned.bpp);
+        rows.push({ ...ref, codec: `${codec}@${model.name}` });
+      }
+    }
+    if (!values.json) process.stderr.write(`\reval ${i + 1}/${files.length} ${name}\x1b[K`);
+  }
+  if (!values.json) process.stderr.write('\n');
+  const summary = summarise(rows);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ images: rows, summary })}\n`);
+    return;
+  }
+  process.stdout.write(table(rows as unknown as Record<string, unknown>[], ['image', 'codec', 'bytes', 'bpp', 'psnr', 'msssim', 'quality']));
+  process.stdout.write('\nmean over images\n');
+  process.stdout.write(table(summary as unknown as Record<string, unknown>[], ['codec', 'images', 'bpp', 'psnr', 'msssim']));
+}

@@ -1,0 +1,1 @@
+export { report, table } from './output.js';

@@ -1,0 +1,2 @@
+export * from './hyperprior.js';
+import './register.js';
