@@ -6,6 +6,7 @@
  */
 import { PsicError } from '@psic/entropy';
 import { decodeCommand } from './commands/decode.js';
+import { demoCommand } from './commands/demo.js';
 import { encodeCommand } from './commands/encode.js';
 import { evalCommand } from './commands/eval.js';
 import { infoCommand } from './commands/info.js';
@@ -13,6 +14,7 @@ import { modelsCommand } from './commands/models.js';
 import { trainCommand } from './commands/train.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
+  demo: { run: demoCommand, summary: 'encode + decode a built-in picture and print bpp / PSNR' },
   encode: { run: encodeCommand, summary: 'compress an image to a .psic file' },
   decode: { run: decodeCommand, summary: 'decompress a .psic file to a PNG' },
   eval: { run: evalCommand, summary: 'rate-distortion figures on a folder of images (optionally vs JPEG / WebP)' },

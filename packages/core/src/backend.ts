@@ -44,8 +44,12 @@ let lastAnnounced: string | undefined;
  */
 export async function selectBackend(preferred?: BackendPreference | string, opts: SelectBackendOptions = {}): Promise<BackendName> {
   const env = opts.env ?? process.env;
+  const log = opts.log ?? ((msg: string) => process.stderr.write(`${msg}\n`));
   const wanted = resolvePreference(preferred, env[BACKEND_ENV_VAR]);
-  await registerGradients();
+  // Inference works without gradients, so a failed registration only warns.
+  await registerGradients().catch((err: Error) => {
+    log(`warning: tfjs gradients could not be registered, training will fail (${err.message})`);
+  });
 
   let chosen: { name: BackendName; detail: string } | undefined;
   if (wanted === 'auto') {
@@ -61,7 +65,7 @@ export async function selectBackend(preferred?: BackendPreference | string, opts
 
   const line = `backend: ${chosen.name}${chosen.detail ? ` (${chosen.detail})` : ''}`;
   if (line !== lastAnnounced) {
-    (opts.log ?? ((msg: string) => process.stderr.write(`${msg}\n`)))(line);
+    log(line);
     lastAnnounced = line;
   }
   return chosen.name;
@@ -120,6 +124,7 @@ const tryWasm: Attempt = async () => {
   registerWasmGradientKernels();
   registerFastConv2dBackpropFilter(['wasm']);
   if (!(await activate('wasm'))) return undefined;
+  silenceCpuBanner(); // bridged kernels use the cpu backend
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   return { name: 'wasm', detail: simd ? 'SIMD' : 'no SIMD' };
 };
@@ -127,8 +132,18 @@ const tryWasm: Attempt = async () => {
 const tryCpu: Attempt = async () => {
   await import('@tensorflow/tfjs-backend-cpu');
   registerFastConv2dBackpropFilter(['cpu']);
+  silenceCpuBanner();
   return (await activate('cpu')) ? { name: 'cpu', detail: '' } : undefined;
 };
+
+/**
+ * tfjs's cpu backend prints a multi-line "install tfjs-node" banner on first
+ * use, into the CLI's stderr; we already chose and announced the backend.
+ */
+function silenceCpuBanner(): void {
+  const cpu = tf.engine().findBackend('cpu') as { firstUse?: boolean } | null;
+  if (cpu) cpu.firstUse = false;
+}
 
 /** setBackend resolves false (and logs) rather than throwing when a backend fails to initialise. */
 async function activate(name: string): Promise<boolean> {
