@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
-import { backbones, saveModuleWeights, selectBackend } from '@psic/core';
+import { existsSync } from 'node:fs';
+import { backbones, loadModuleWeights, readSidecar, saveModuleWeights, selectBackend, sidecarPath } from '@psic/core';
 import { PsicError } from '@psic/entropy';
 import { train, type TrainableCodec } from '@psic/train';
 import '@psic/backbone-hyperprior';
@@ -31,6 +32,8 @@ Options:
   --val-crop C            centre crop of validation images (default 256, 0 = full)
   --seed S                default 1
   --resume                continue from OUT/checkpoint.safetensors
+  --init FILE             start from these weights (e.g. a shipped model) instead of random ones;
+                          pass it again with --resume so the exported step count includes its steps
   --name NAME             model name written in the sidecar (default: the out folder's name)
   --backend NAME          auto, tensorflow, wasm, cpu
   -h, --help              show this help
@@ -43,7 +46,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     {
       data: str, out: str, arch: str, N: str, M: str, lambda: str, steps: str, batch: str, crop: str, lr: str, 'aux-lr': str,
       'checkpoint-every': str, val: str, 'validate-every': str, 'val-images': str, 'val-crop': str, seed: str,
-      resume: { type: 'boolean' }, name: str, backend: str,
+      resume: { type: 'boolean' }, init: str, name: str, backend: str,
     },
     HELP,
   );
@@ -53,6 +56,13 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const config = { N: intOption(values, 'N', 128), M: intOption(values, 'M', 192) };
   const model = backbones.get(architecture)(config) as unknown as TrainableCodec & { namedVariables(): Record<string, import('@tensorflow/tfjs-core').Variable> };
   const outDir = resolve(String(values.out));
+  const resuming = values.resume === true && existsSync(join(outDir, 'checkpoint.safetensors'));
+  if (values.init && !resuming) {
+    await loadModuleWeights(String(values.init), model);
+    process.stderr.write(`initialised from ${values.init}\n`);
+  }
+  // steps already in the initial weights, so the exported sidecar counts the whole training
+  const priorSteps = values.init && existsSync(sidecarPath(String(values.init))) ? Number((await readSidecar(sidecarPath(String(values.init)))).steps ?? 0) : 0;
   const lambda = numberOption(values, 'lambda', 0.0067);
   const dataDir = String(values.data);
   const result = await train(model, {
@@ -71,7 +81,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     valCrop: intOption(values, 'val-crop', 256, 0),
     seed: intOption(values, 'seed', 1, 0),
     resume: values.resume === true,
-    meta: { architecture, config, backend },
+    meta: { architecture, config, backend, init: values.init },
   });
   const name = String(values.name ?? outDir.split('/').pop());
   const saved = await saveModuleWeights(join(outDir, 'model.safetensors'), model, {
@@ -80,7 +90,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     config,
     lambda,
     data: dataDir,
-    steps: result.step,
+    steps: priorSteps + result.step,
     validation: result.lastValidation,
     backend,
     created: new Date().toISOString(),
