@@ -28,7 +28,7 @@ import {
   type Shape,
   type VariableGroup,
 } from '@psic/core';
-import { EntropyBottleneck, GaussianConditional, PsicError } from '@psic/entropy';
+import { EntropyBottleneck, GaussianConditional, PsicError, roundHalfEven } from '@psic/entropy';
 
 export type HyperpriorArchitecture = 'bmshj2018-hyperprior' | 'mbt2018-mean';
 
@@ -157,13 +157,29 @@ export class Hyperprior implements LicBackbone {
       const y = this.analysis(x);
       const z = this.hyperAnalysis(y);
       const { xHat: zHat, likelihoods: zLikelihoods } = this.entropyBottleneck.forward(z, opts.training);
-      const { scales, means } = this.gaussianParams(zHat);
+      // Evaluation takes the coder's own (fixed-point) scales and means, so its y-hat is exactly the decoded one.
+      const { scales, means } = opts.training ? this.gaussianParams(zHat) : this.fixedPointGaussianParams(zHat);
       const mode = opts.training ? this.trainingQuantization : 'dequantize';
       const yHat = this.gaussianConditional.quantize(y, mode, means) as tf.Tensor4D;
       const yLikelihoods = this.gaussianConditional.likelihood(yHat, scales, means);
       const xHat = this.synthesis(yHat, opts.hook);
       return { xHat, likelihoods: [yLikelihoods, zLikelihoods] };
     });
+  }
+
+  /** Scales (and means) as the coder computes them, from freshly quantized h_s weights; no gradient. */
+  private fixedPointGaussianParams(zHat: tf.Tensor4D): { scales: tf.Tensor4D; means?: tf.Tensor4D } {
+    const net = quantizeNetwork(fixedPointSpecs(this.h_s));
+    const [n, h, w, c] = zHat.shape;
+    const z = zHat.dataSync() as Float32Array;
+    const outs = Array.from({ length: n }, (_, b) => runFixedPoint(net, z.subarray(b * h * w * c, (b + 1) * h * w * c), h, w, c));
+    const { h: oh, w: ow, c: oc } = outs[0];
+    const values = new Float32Array(n * oh * ow * oc);
+    outs.forEach((o, b) => values.set(fixedToFloat(o.data, net.activationBits), b * oh * ow * oc));
+    const params = tf.tensor4d(values, [n, oh, ow, oc]);
+    if (!this.meanScale) return { scales: params };
+    const [scales, means] = tf.split(params, 2, 3) as tf.Tensor4D[];
+    return { scales, means };
   }
 
   /**
@@ -274,12 +290,6 @@ function prefixed(prefix: string, vars: Record<string, tf.Variable>): Record<str
   return Object.fromEntries(Object.entries(vars).map(([k, v]) => [`${prefix}.${k}`, v]));
 }
 
-/** torch.round semantics (half to even), so y symbols match CompressAI's. */
-export function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
 /** The float h_s as a list of fixed-point layer specs (conv/deconv + following activation). */
 function fixedPointSpecs(net: Sequential): FixedLayerSpec[] {
   const specs: FixedLayerSpec[] = [];
@@ -299,6 +309,7 @@ function fixedPointSpecs(net: Sequential): FixedLayerSpec[] {
       const last = specs[specs.length - 1];
       if (!last) throw new Error('h_s starts with an activation');
       last.activation = layer instanceof ReLU ? 'relu' : 'leaky_relu';
+      if (layer instanceof LeakyReLU) last.negativeSlope = layer.negativeSlope;
     } else {
       throw new Error(`h_s layer ${layer.constructor.name} has no fixed-point form`);
     }

@@ -79,7 +79,10 @@ describe.each(['bmshj2018-hyperprior', 'mbt2018-mean'] as HyperpriorArchitecture
     expect([height, width]).toEqual([h, w]);
     const x = tf.tensor4d(padReplicate(img.data, h, w, 3, paddedSize(h), paddedSize(w)), [1, paddedSize(h), paddedSize(w), 3]);
     // forward() in evaluation mode quantizes y exactly as the coder does (rounding around the means)
+    // forward() in evaluation mode reconstructs from exactly the y-hat the decoder gets
     const { xHat } = model.forward(x, { training: false });
+    const decodedImage = model.synthesis(yHat);
+    expect(Buffer.from(xHat.dataSync().buffer).equals(Buffer.from(decodedImage.dataSync().buffer))).toBe(true);
     const y = tf.tidy(() => model.analysis(x));
     const yData = y.dataSync();
     const decoded = yHat.dataSync();
@@ -90,7 +93,7 @@ describe.each(['bmshj2018-hyperprior', 'mbt2018-mean'] as HyperpriorArchitecture
     }
     const out = synthesizeImage(codec, yHat, h, w);
     expect(out.data.length).toBe(h * w * 3);
-    tf.dispose([x, y, xHat, yHat, full]);
+    tf.dispose([x, y, xHat, yHat, full, decodedImage]);
     model.dispose();
   });
 });
