@@ -98,14 +98,14 @@ describe('wasm gradient kernels match the cpu backend', () => {
   it('Conv2DBackpropFilter (conv weight gradient), also against a plain-loop reference', async () => {
     const [n, h, w, ci, co, k, s, p] = [2, 9, 8, 3, 4, 5, 2, 2];
     const [oh, ow] = [Math.floor((h + 2 * p - k) / s) + 1, Math.floor((w + 2 * p - k) / s) + 1];
-    let xData = new Float32Array(0);
-    let rData = new Float32Array(0);
+    let xData: ArrayLike<number> = [];
+    let rData: ArrayLike<number> = [];
     const run = () => {
       const x = tf.randomUniform([n, h, w, ci], -1, 1, 'float32', 1) as tf.Tensor4D;
       const f = tf.randomUniform([k, k, ci, co], -1, 1, 'float32', 2) as tf.Tensor4D;
       const r = tf.randomUniform([n, oh, ow, co], -1, 1, 'float32', 3);
-      xData = x.dataSync() as Float32Array;
-      rData = r.dataSync() as Float32Array;
+      xData = x.dataSync();
+      rData = r.dataSync();
       const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, s, p), r)))([x, f]);
       return [dx, dw];
     };

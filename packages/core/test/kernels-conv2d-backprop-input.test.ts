@@ -209,7 +209,7 @@ function runKernel(c: Case, dy: tf.Tensor, w: tf.Tensor): tf.Tensor4D {
 /** Gradients through conv2d (w.r.t. its input: a Conv2DBackpropInput) and through conv2dTranspose (w.r.t. x and filter). */
 function gradients(c: Case, dy: tf.Tensor4D, w: tf.Tensor4D, g: tf.Tensor4D) {
   const pad = c.pad as 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
-  const conv = (x: tf.Tensor4D) => tf.conv2d(x, w, c.strides, pad, 'NHWC', 1, c.dimRoundingMode);
+  const conv = (x: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w, c.strides, pad, 'NHWC', 1, c.dimRoundingMode);
   // the input gradient of conv2d at any x, for upstream gradient dy
   const gradConvX = tf.grad(conv)(tf.zeros(c.dx), dy);
   // conv2dTranspose(x = dy-shaped, filter) with upstream g: gradient w.r.t. x is a conv2d, w.r.t. the filter a Conv2DBackpropFilter
