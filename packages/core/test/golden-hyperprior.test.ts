@@ -7,7 +7,7 @@
  * |a - b| <= 1e-4 * max(1, |b|), on the cpu and the wasm backend.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,6 @@ import { Conv2d, ConvTranspose2d, GDN, Sequential } from '../src/layers.js';
 import { assignWeights, readSafetensors } from '../src/safetensors.js';
 
 const FIXTURE_DIR = fileURLToPath(new URL('../../../../shared/fixtures/compressai-golden/bmshj2018-hyperprior/', import.meta.url));
-const HAVE_FIXTURE = existsSync(`${FIXTURE_DIR}golden.json`);
 const TOLERANCE = 1e-4;
 
 interface GoldenTensor {
@@ -83,15 +82,16 @@ function modelInput(input: GoldenInput): tf.Tensor4D {
   });
 }
 
-const golden = HAVE_FIXTURE ? (JSON.parse(readFileSync(`${FIXTURE_DIR}golden.json`, 'utf8')) as { kwargs: { N: number; M: number }; inputs: GoldenInput[] }) : undefined;
+// The fixture is part of the workspace (../shared); a missing one must fail, not skip.
+const golden = JSON.parse(readFileSync(`${FIXTURE_DIR}golden.json`, 'utf8')) as { kwargs: { N: number; M: number }; inputs: GoldenInput[] };
 
-describe.skipIf(!HAVE_FIXTURE).each(['cpu', 'wasm'] as const)('CompressAI bmshj2018-hyperprior golden outputs on %s', (backend) => {
+describe.each(['cpu', 'wasm'] as const)('CompressAI bmshj2018-hyperprior golden outputs on %s', (backend) => {
   let g_a: Sequential;
   let g_s: Sequential;
 
   beforeAll(async () => {
     expect(await selectBackend(backend, { log: () => {} })).toBe(backend);
-    const { N, M } = golden!.kwargs;
+    const { N, M } = golden.kwargs;
     ({ g_a, g_s } = buildTransforms(N, M));
     const file = readSafetensors(new Uint8Array(readFileSync(`${FIXTURE_DIR}state_dict.safetensors`)));
     expect(file.metadata.architecture).toBe('bmshj2018-hyperprior');
@@ -118,7 +118,7 @@ describe.skipIf(!HAVE_FIXTURE).each(['cpu', 'wasm'] as const)('CompressAI bmshj2
 
   for (const name of ['a_64x64', 'b_64x96']) {
     it(`g_a reproduces y for ${name}`, () => {
-      const input = golden!.inputs.find((i) => i.name === name)!;
+      const input = golden.inputs.find((i) => i.name === name)!;
       const x = modelInput(input);
       const y = g_a.apply(x);
       const err = scaledMaxError(y, input.forward.y);
@@ -128,7 +128,7 @@ describe.skipIf(!HAVE_FIXTURE).each(['cpu', 'wasm'] as const)('CompressAI bmshj2
     });
 
     it(`g_s reproduces x_hat_raw from y_hat for ${name}`, () => {
-      const input = golden!.inputs.find((i) => i.name === name)!;
+      const input = golden.inputs.find((i) => i.name === name)!;
       const yHat = nhwcFromGolden(input.decode.y_hat);
       const [left, right, top, bottom] = input.pad;
       const xHat = g_s.apply(yHat);
@@ -142,7 +142,7 @@ describe.skipIf(!HAVE_FIXTURE).each(['cpu', 'wasm'] as const)('CompressAI bmshj2
   }
 
   it('a transform with a misplaced weight misses the golden values (the check can fail)', () => {
-    const input = golden!.inputs[0];
+    const input = golden.inputs[0];
     const conv = g_a.layers[0] as Conv2d;
     const saved = conv.weight.clone();
     conv.weight.assign(tf.reverse(saved, 0)); // flip the kernel vertically
