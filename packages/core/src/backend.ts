@@ -63,12 +63,34 @@ export async function selectBackend(preferred?: BackendPreference | string, opts
     throw new PsicError('BACKEND_UNAVAILABLE', `backend "${wanted}" could not be started${hint}`);
   }
 
-  const line = `backend: ${chosen.name}${chosen.detail ? ` (${chosen.detail})` : ''}`;
+  const torch = chosen.name === 'tensorflow' ? undefined : await enableTorch(chosen.name, env, log);
+  const details = [chosen.detail, torch].filter(Boolean).join(', ');
+  const line = `backend: ${chosen.name}${details ? ` (${details})` : ''}`;
   if (line !== lastAnnounced) {
     log(line);
     lastAnnounced = line;
   }
   return chosen.name;
+}
+
+/**
+ * Route the convolutions (and large element-wise ops) to libtorch through the
+ * optional @psic/backend-torch addon when it is built: ~10x faster training
+ * on wasm. Registered after our own kernels so it takes precedence; the
+ * entropy path is fixed-point, so streams stay bit-exact either way.
+ * PSIC_TORCH=0 turns it off.
+ */
+async function enableTorch(backend: 'wasm' | 'cpu', env: Record<string, string | undefined>, log: (msg: string) => void): Promise<string | undefined> {
+  if (env.PSIC_TORCH === '0') return undefined;
+  try {
+    const torch = await import('@psic/backend-torch');
+    const quiet = env.PSIC_TORCH !== '1'; // a missing addon is normal; say so only when asked for explicitly
+    const ok = torch.enableTorchKernels({ backends: [backend], log: quiet ? () => {} : log });
+    return ok ? 'torch kernels' : undefined;
+  } catch (err) {
+    if (env.PSIC_TORCH === '1') log(`torch kernels unavailable: ${(err as Error).message}`);
+    return undefined;
+  }
 }
 
 /** The explicit choice if concrete, else the environment's, else 'auto'. */
