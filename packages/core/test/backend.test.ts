@@ -68,7 +68,10 @@ describe('choosing a backend', () => {
     expect(tf.getBackend()).toBe('cpu');
     expect(await selectBackend('wasm', { log })).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
-    expect(lines).toEqual(['backend: cpu', expect.stringMatching(/^backend: wasm \((SIMD|no SIMD)\)$/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(/^backend: cpu( \(torch kernels\))?$/),
+      expect.stringMatching(/^backend: wasm \((SIMD|no SIMD)(, torch kernels)?\)$/),
+    ]);
   });
 
   it('auto takes TensorFlow when installed, else wasm', async () => {
