@@ -15,7 +15,7 @@
  * shared machine disturbs less (`load_avg` says how busy the machine was).
  */
 import { loadavg } from 'node:os';
-import { CdfTableSet, decodeWithIndexes, encodeWithIndexes, pmfToQuantizedCdf } from '@psic/entropy';
+import { CdfTableSet, decodeWithIndexes, defaultScaleTable, encodeWithIndexes, gaussianCdfTable } from '@psic/entropy';
 
 const options = parseArguments(process.argv.slice(2));
 const SCALE_MIN = 0.11;
@@ -24,8 +24,8 @@ const LEVELS = 64;
 const TAIL_MASS = 1e-9;
 
 const rng = mulberry32(options.seed);
-const scales = Array.from({ length: LEVELS }, (_, i) => Math.exp(Math.log(SCALE_MIN) + (i * (Math.log(SCALE_MAX) - Math.log(SCALE_MIN))) / (LEVELS - 1)));
-const tables = new CdfTableSet(scales.map((scale) => gaussianTable(scale, TAIL_MASS)));
+const scales = Array.from(defaultScaleTable(SCALE_MIN, SCALE_MAX, LEVELS));
+const tables = new CdfTableSet(scales.map((scale) => gaussianCdfTable(scale, TAIL_MASS)));
 
 const { values, indexes } = drawSymbols(options.symbols);
 const count = values.length;
@@ -131,54 +131,6 @@ function tableCache(set, t) {
   let table = tableCache.cache.get(t);
   if (!table) tableCache.cache.set(t, (table = set.table(t)));
   return table;
-}
-
-/** CompressAI GaussianConditional layout for one scale. */
-function gaussianTable(scale, tailMass) {
-  const multiplier = -normalQuantile(tailMass / 2);
-  const center = Math.ceil(scale * multiplier);
-  const pmf = new Float64Array(2 * center + 1);
-  for (let i = 0; i < pmf.length; i++) {
-    const magnitude = Math.abs(i - center);
-    pmf[i] = normalCdf((0.5 - magnitude) / scale) - normalCdf((-0.5 - magnitude) / scale);
-  }
-  const tail = 2 * normalCdf((-0.5 - center) / scale);
-  return { cdf: pmfToQuantizedCdf(pmf, tail), offset: -center };
-}
-
-function normalCdf(x) {
-  return 0.5 * erfc(-x / Math.SQRT2);
-}
-
-/** Bisection is plenty for one quantile. */
-function normalQuantile(p) {
-  let lo = -40;
-  let hi = 40;
-  for (let i = 0; i < 200; i++) {
-    const mid = (lo + hi) / 2;
-    if (normalCdf(mid) < p) lo = mid;
-    else hi = mid;
-  }
-  return (lo + hi) / 2;
-}
-
-/** erfc: Taylor series of erf near 0, continued fraction in the tails (relative error ~1e-13). */
-function erfc(x) {
-  if (x < 0) return 2 - erfc(-x);
-  if (x < 2.5) {
-    // erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1))
-    let term = x;
-    let sum = x;
-    for (let n = 1; n < 80; n++) {
-      term *= (-x * x) / n;
-      sum += term / (2 * n + 1);
-    }
-    return 1 - (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  // erfc(x) = exp(-x^2)/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), evaluated bottom-up.
-  let fraction = x;
-  for (let k = 60; k >= 1; k--) fraction = x + k / 2 / fraction;
-  return Math.exp(-x * x) / Math.sqrt(Math.PI) / fraction;
 }
 
 /** Box-Muller from the seeded generator. */
