@@ -11,7 +11,7 @@
  * layers (scale hyperprior N=64 / M=96, batch 8, 128² crops; k5 s2 pad 2,
  * output padding 1), the input gradients of its analysis convs, and a
  * 768x512 single-image synthesis chain with N=128 / M=192 (each layer and
- * the whole chain). Every case: one warm-up, then up to --runs timed runs
+ * the whole chain). Every case: two warm-ups (one if slow), then up to --runs timed runs
  * (fewer if one run exceeds --budget seconds); the median wall ms and the
  * median CPU ms (process.cpuUsage, user + system) are reported, with the load
  * average, since the machine is shared. Each line also gives the largest
@@ -145,9 +145,14 @@ function time(f) {
   const wall = [];
   const cpu = [];
   let values;
-  const warm = f();
-  values = warm.dataSync().slice();
-  warm.dispose();
+  // two warm-ups (JIT, heap growth), one if a run is slow anyway
+  for (let w = 0; w < 2; w++) {
+    const t0 = performance.now();
+    const warm = f();
+    values = warm.dataSync().slice();
+    warm.dispose();
+    if (performance.now() - t0 > 2000) break;
+  }
   let spent = 0;
   for (let r = 0; r < opts.runs && (r < 1 || spent < opts.budget * 1000); r++) {
     const c0 = process.cpuUsage();

@@ -16,6 +16,7 @@ import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { PsicError } from '@psic/entropy';
 import { registerFastConv2dBackpropFilter } from './kernels/conv2d-backprop-filter.js';
+import { registerFastConv2dBackpropInput } from './kernels/conv2d-backprop-input.js';
 import { registerWasmGradientKernels } from './wasm-kernels.js';
 
 export { CPU_BRIDGED_WASM_KERNELS, registerWasmGradientKernels } from './wasm-kernels.js';
@@ -145,6 +146,7 @@ const tryWasm: Attempt = async () => {
   wasm.setWasmPaths(`${dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`);
   registerWasmGradientKernels();
   registerFastConv2dBackpropFilter(['wasm']);
+  registerFastConv2dBackpropInput(['wasm']);
   if (!(await activate('wasm'))) return undefined;
   silenceCpuBanner(); // bridged kernels use the cpu backend
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');

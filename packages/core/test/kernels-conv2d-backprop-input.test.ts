@@ -280,6 +280,22 @@ describe.each(['cpu', 'wasm'] as const)('on %s', (backendName) => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it.each(CASES.map((c) => [c.name, c] as const))('%s: called directly under a gradient tape, it is differentiable in dy and the filter', (_name, c) => {
+    const before = tf.memory().numTensors;
+    const { ref } = inputsOf(c);
+    tf.tidy(() => {
+      const { dy, w, g } = tensors(c);
+      for (const strategy of ['stacked', 'phases'] as BackpropInputStrategy[]) {
+        const f = (a: tf.Tensor, b: tf.Tensor) => conv2dBackpropInputViaConv(a as tf.Tensor4D, b as tf.Tensor4D, attrsOf(c), strategy);
+        const { value, grads } = tf.valueAndGrads(f)([dy, w], g);
+        expect(ulpsOff(value.dataSync(), ref), strategy).toBeLessThan(ULPS);
+        expect(maxRel(grads[0].dataSync(), ref.gDy), strategy).toBeLessThan(1e-4);
+        expect(maxRel(grads[1].dataSync(), ref.gW), strategy).toBeLessThan(1e-4);
+      }
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it.each(CASES.map((c) => [c.name, c] as const))('%s: the registered kernel matches the definition and the original', (_name, c) => {
     const before = tf.memory();
     const got = tf.tidy(() => {

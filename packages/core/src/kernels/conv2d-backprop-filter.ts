@@ -12,6 +12,7 @@
  * backend's fast forward convolution (XNNPACK on wasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { borrow, handBack, type OutputBackend } from './kernel-io.js';
 
 interface Conv2DBackpropFilterAttrs {
   strides: [number, number] | number;
@@ -40,36 +41,13 @@ export function conv2dBackpropFilterViaConv(x: tf.Tensor4D, dy: tf.Tensor4D, att
   });
 }
 
-/** The parts of the cpu / wasm backend objects used to hand a result back to the engine. */
-interface OutputBackend extends tf.KernelBackend {
-  makeTensorInfo?(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): tf.TensorInfo;
-  makeOutput?(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap?(info: tf.TensorInfo): tf.backend_util.TypedArray;
-  incRef(dataId: tf.DataId): void;
-}
-
-/** A Tensor view of a kernel input that owns its own backend reference, so disposing it leaves the input intact. */
-function borrow(info: tf.TensorInfo, backend: OutputBackend): tf.Tensor {
-  const t = tf.engine().makeTensorFromTensorInfo(info);
-  backend.incRef(info.dataId);
-  return t;
-}
-
 const kernelFunc: tf.KernelFunc = ({ inputs, attrs, backend }) => {
   const b = backend as OutputBackend;
   const x = borrow(inputs.x as tf.TensorInfo, b) as tf.Tensor4D;
   const dy = borrow(inputs.dy as tf.TensorInfo, b) as tf.Tensor4D;
   const result = conv2dBackpropFilterViaConv(x, dy, attrs as unknown as Conv2DBackpropFilterAttrs);
-  const values = result.dataSync() as Float32Array;
-  const shape = result.shape;
-  tf.dispose([x, dy, result]);
-  if (b.makeOutput && b.typedArrayFromHeap) {
-    const out = b.makeOutput(shape, 'float32');
-    b.typedArrayFromHeap(out).set(values);
-    return out;
-  }
-  if (b.makeTensorInfo) return b.makeTensorInfo(shape, 'float32', values);
-  throw new Error('Conv2DBackpropFilter: unsupported backend');
+  tf.dispose([x, dy]);
+  return handBack(result, b, 'Conv2DBackpropFilter');
 };
 
 /** Replace Conv2DBackpropFilter on the given backends (registered ones only). */

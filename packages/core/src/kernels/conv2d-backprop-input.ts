@@ -99,54 +99,63 @@ function prepare(dy: tf.Tensor4D, rows: [number, number], cols: [number, number]
   ];
 }
 
-const indexCache = new Map<string, Int32Array>();
-
 /**
- * Gather indices building a stride-1 conv filter [T, U, CO, P*CI] from W
- * [KH, KW, CI, CO] (flattened, with one zero appended at index W.size): output
- * channel block p = ph*sw + pw of `phasePairs` gets the taps of that phase
- * pair, placed at window offsets relative to (rowLo, colLo).
+ * Which filter tap feeds each (window row t, window column u, output channel
+ * block p) of a stride-1 conv filter [T, U, CO, P*CI]: kh*KW + kw, or -1 for
+ * a zero. Block p = the p-th of `phasePairs`, whose taps sit at window offsets
+ * relative to (rowLo, colLo).
  */
-function filterIndex(
-  rows: AxisPlan,
-  cols: AxisPlan,
-  phasePairs: Array<[number, number]>,
-  rowLo: number,
-  colLo: number,
-  T: number,
-  U: number,
-  wShape: [number, number, number, number],
-): Int32Array {
-  const [, KW, CI, CO] = wShape;
-  const key = [rows.stride, cols.stride, rowLo, colLo, T, U, ...wShape, ...phasePairs.flat(), JSON.stringify([rows.phases, cols.phases])].join(',');
-  const cached = indexCache.get(key);
-  if (cached) return cached;
+function tapTable(rows: AxisPlan, cols: AxisPlan, phasePairs: Array<[number, number]>, rowLo: number, colLo: number, T: number, U: number, KW: number): Int32Array {
   const P = phasePairs.length;
-  const zero = wShape[0] * KW * CI * CO;
-  const idx = new Int32Array(T * U * CO * P * CI).fill(zero);
+  const taps = new Int32Array(T * U * P).fill(-1);
   phasePairs.forEach(([ph, pw], p) => {
     const pr = rows.phases[ph];
     const pc = cols.phases[pw];
     pr.kernelAt.forEach((kh, ti) => {
       const t = pr.lo + ti - rowLo;
       pc.kernelAt.forEach((kw, ui) => {
-        const u = pc.lo + ui - colLo;
-        for (let co = 0; co < CO; co++) {
-          const dst = ((t * U + u) * CO + co) * P * CI + p * CI;
-          const src = (kh * KW + kw) * CI * CO + co;
-          for (let ci = 0; ci < CI; ci++) idx[dst + ci] = src + ci * CO;
-        }
+        taps[(t * U + pc.lo + ui - colLo) * P + p] = kh * KW + kw;
       });
     });
   });
-  if (indexCache.size > 64) indexCache.clear();
-  indexCache.set(key, idx);
-  return idx;
+  return taps;
 }
 
-function buildFilter(filter: tf.Tensor4D, idx: Int32Array, shape: [number, number, number, number]): tf.Tensor4D {
-  const flat = tf.concat([tf.reshape(filter, [-1]), tf.zeros([1], filter.dtype)]);
-  return tf.reshape(tf.gather(flat, tf.tensor1d(idx, 'int32')), shape);
+/**
+ * The rearranged filter [T, U, CO, P*CI] from W [KH, KW, CI, CO]. Built in JS
+ * from the filter's values (well under 1 ms for 5x5x64x64 -> 3x3x64x256),
+ * except while a gradient tape is recording this call directly (not inside
+ * the kernel): then it is a one-hot matMul (exact: each output is 1*w plus
+ * zeros), which is differentiable on every backend. Not a gather: tfjs-wasm
+ * has no UnsortedSegmentSum for its gradient, and its Gather, StridedSlice
+ * and Reverse are scalar loops (a gather took 2-3 ms per filter, ~7% of a
+ * training step).
+ */
+function buildFilter(filter: tf.Tensor4D, taps: Int32Array, T: number, U: number, P: number): tf.Tensor4D {
+  const [KH, KW, CI, CO] = filter.shape;
+  if (tf.engine().isTapeOn()) {
+    const select = new Float32Array(taps.length * KH * KW);
+    taps.forEach((k, i) => {
+      if (k >= 0) select[i * KH * KW + k] = 1;
+    });
+    const wt = tf.reshape(tf.transpose(filter, [0, 1, 3, 2]), [KH * KW, CO * CI]);
+    const g = tf.matMul(tf.tensor2d(select, [taps.length, KH * KW]), wt); // [(t, u, p), (co, ci)]
+    return tf.reshape(tf.transpose(tf.reshape(g, [T * U, P, CO, CI]), [0, 2, 1, 3]), [T, U, CO, P * CI]);
+  }
+  const w = filter.dataSync() as Float32Array;
+  const g = new Float32Array(T * U * CO * P * CI);
+  for (let tu = 0; tu < T * U; tu++) {
+    for (let p = 0; p < P; p++) {
+      const k = taps[tu * P + p];
+      if (k < 0) continue;
+      for (let co = 0; co < CO; co++) {
+        const dst = (tu * CO + co) * P * CI + p * CI;
+        const src = k * CI * CO + co;
+        for (let ci = 0; ci < CI; ci++) g[dst + ci] = w[src + ci * CO];
+      }
+    }
+  }
+  return tf.tensor4d(g, [T, U, CO, P * CI], 'float32');
 }
 
 /**
@@ -156,7 +165,7 @@ function buildFilter(filter: tf.Tensor4D, idx: Int32Array, shape: [number, numbe
  * the common window too; the per-phase convs skip them but each writes a thin
  * output (CI channels), and their concat costs an extra copy of the result.
  * Measured on wasm (tools/bench/conv-transpose.mjs): for k5 s2, phases is
- * ~25% faster at CI = 64..128 and ~45% slower at CI = 3.
+ * 15-30% faster at CI = 64..128 and 60-75% slower at CI = 3.
  */
 function chooseStrategy(rows: AxisPlan, cols: AxisPlan, ci: number): 'stacked' | 'phases' {
   const phases = rows.stride * cols.stride;
@@ -220,15 +229,14 @@ export function conv2dBackpropInputViaConv(
   const rows = planAxis(h, dy.shape[1], kh, sh, padInfo.top);
   const cols = planAxis(w, dy.shape[2], kw, sw, padInfo.left);
   const how = strategy === 'auto' ? chooseStrategy(rows, cols, ci) : strategy;
-  const co = filter.shape[3];
 
   return tf.tidy(() => {
     let y: tf.Tensor4D;
     if (how === 'stacked') {
       const pairs: Array<[number, number]> = [];
       for (let ph = 0; ph < sh; ph++) for (let pw = 0; pw < sw; pw++) pairs.push([ph, pw]);
-      const idx = filterIndex(rows, cols, pairs, rows.lo, cols.lo, rows.window, cols.window, filter.shape);
-      const g = buildFilter(filter, idx, [rows.window, cols.window, co, pairs.length * ci]);
+      const taps = tapTable(rows, cols, pairs, rows.lo, cols.lo, rows.window, cols.window, kw);
+      const g = buildFilter(filter, taps, rows.window, cols.window, pairs.length);
       const [x, pad] = prepare(dy, edges(rows, rows.lo, rows.window), edges(cols, cols.lo, cols.window));
       y = tf.conv2d(x, g, 1, pad, 'NHWC');
     } else {
@@ -243,7 +251,7 @@ export function conv2dBackpropInputViaConv(
             parts.push(tf.zeros([n, rows.blocks, cols.blocks, ci], dy.dtype) as tf.Tensor4D);
             continue;
           }
-          const g = buildFilter(filter, filterIndex(rows, cols, [[ph, pw]], pr.lo, pc.lo, T, U, filter.shape), [T, U, co, ci]);
+          const g = buildFilter(filter, tapTable(rows, cols, [[ph, pw]], pr.lo, pc.lo, T, U, kw), T, U, 1);
           const [x, pad] = prepare(dy, edges(rows, pr.lo, T), edges(cols, pc.lo, U));
           parts.push(tf.conv2d(x, g, 1, pad, 'NHWC'));
         }
@@ -294,6 +302,10 @@ function makeKernel(backendName: string): tf.KernelFunc {
  * backend's original kernel is kept for NCHW / non-float32 inputs, and its
  * setupFunc is carried over: when this runs before the backend initialises
  * (as in selectBackend), that setup is what binds the original's wasm function.
+ * Default wasm only: on cpu this ran at 0.5-0.7x the cpu backend's own kernel
+ * (cpu's Conv2D is a JS loop too, and its backprop kernel skips the zero taps).
+ * Call it before anything else that replaces Conv2DBackpropInput (e.g. torch
+ * kernels): whatever is registered at that time becomes the fallback.
  */
 export function registerFastConv2dBackpropInput(backends: string[] = ['wasm']): void {
   for (const backendName of backends) {
