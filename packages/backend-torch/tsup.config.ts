@@ -1,12 +1,4 @@
-import { defineConfig } from 'tsup';
+import { packageConfig } from '../../tsup.shared.js';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/register.ts'],
-  format: ['esm'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-  // register.js must import the same module instance as index.js.
-  splitting: true,
-});
+// register.js must import the same module instance as index.js.
+export default packageConfig(['src/index.ts', 'src/register.ts'], { splitting: true });
