@@ -71,11 +71,7 @@ export async function train(model: TrainableCodec, opts: TrainOptions): Promise<
   const logPath = join(opts.outDir, LOG_FILE);
 
   const named = model.namedVariables();
-  const auxNames = new Set(model.auxVariables().map((v) => v.name));
-  const mainNamed = Object.fromEntries(Object.entries(named).filter(([, v]) => !auxNames.has(v.name)));
-  const auxNamed = Object.fromEntries(Object.entries(named).filter(([, v]) => auxNames.has(v.name)));
-  const main = new Adam({ learningRate: opts.learningRate });
-  const aux = new Adam({ learningRate: opts.auxLearningRate });
+  const { main, aux, mainNamed, auxNamed } = makeOptimizers(model, opts.learningRate, opts.auxLearningRate);
   const rng = new Rng(opts.seed);
 
   let step = 0;
@@ -114,20 +110,8 @@ export async function train(model: TrainableCodec, opts: TrainOptions): Promise<
     while (step < opts.steps && !stopping) {
       const t0 = performance.now();
       const x = tf.tensor4d(data.sampleBatch(opts.batchSize, opts.crop, rng), [opts.batchSize, opts.crop, opts.crop, 3]);
-      let bppT: tf.Scalar | undefined;
-      let mseT: tf.Scalar | undefined;
-      const { value, grads } = tf.variableGrads(() => {
-        const out = model.forward(x, { training: true });
-        const rd = rateDistortion(x, out.xHat, out.likelihoods, opts.lambda);
-        bppT = tf.keep(rd.bpp);
-        mseT = tf.keep(rd.mse);
-        return rd.loss;
-      }, Object.values(mainNamed));
-      main.apply(mainNamed, byOwnName(mainNamed, grads));
-      const auxResult = tf.variableGrads(() => model.auxLoss(), Object.values(auxNamed));
-      aux.apply(auxNamed, byOwnName(auxNamed, auxResult.grads));
-      const [loss, bpp, mse, auxLoss] = [value, bppT!, mseT!, auxResult.value].map((t) => t.dataSync()[0]);
-      tf.dispose([x, value, bppT!, mseT!, auxResult.value, ...Object.values(grads), ...Object.values(auxResult.grads)]);
+      const { loss, bpp, mse, auxLoss } = trainStep(model, x, opts.lambda, { main, aux, mainNamed, auxNamed });
+      x.dispose();
       step++;
 
       const psnr = -10 * Math.log10(mse);
@@ -157,6 +141,45 @@ export async function train(model: TrainableCodec, opts: TrainOptions): Promise<
   main.dispose();
   aux.dispose();
   return { step, lastValidation };
+}
+
+export interface Optimizers {
+  main: Adam;
+  aux: Adam;
+  /** the model's variables by name, split into what the main and the auxiliary optimizer update */
+  mainNamed: Record<string, tf.Variable>;
+  auxNamed: Record<string, tf.Variable>;
+}
+
+/** Split a codec's variables between the main (rate-distortion) and auxiliary (quantiles) optimizers. */
+export function makeOptimizers(model: TrainableCodec, learningRate: number, auxLearningRate: number): Optimizers {
+  const named = model.namedVariables();
+  const auxNames = new Set(model.auxVariables().map((v) => v.name));
+  return {
+    main: new Adam({ learningRate }),
+    aux: new Adam({ learningRate: auxLearningRate }),
+    mainNamed: Object.fromEntries(Object.entries(named).filter(([, v]) => !auxNames.has(v.name))),
+    auxNamed: Object.fromEntries(Object.entries(named).filter(([, v]) => auxNames.has(v.name))),
+  };
+}
+
+/** One optimisation step on batch `x`: rate-distortion gradient + Adam, then the auxiliary quantile step. */
+export function trainStep(model: TrainableCodec, x: tf.Tensor4D, lambda: number, opt: Optimizers): { loss: number; bpp: number; mse: number; auxLoss: number } {
+  let bppT: tf.Scalar | undefined;
+  let mseT: tf.Scalar | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const out = model.forward(x, { training: true });
+    const rd = rateDistortion(x, out.xHat, out.likelihoods, lambda);
+    bppT = tf.keep(rd.bpp);
+    mseT = tf.keep(rd.mse);
+    return rd.loss;
+  }, Object.values(opt.mainNamed));
+  opt.main.apply(opt.mainNamed, byOwnName(opt.mainNamed, grads));
+  const auxResult = tf.variableGrads(() => model.auxLoss(), Object.values(opt.auxNamed));
+  opt.aux.apply(opt.auxNamed, byOwnName(opt.auxNamed, auxResult.grads));
+  const [loss, bpp, mse, auxLoss] = [value, bppT!, mseT!, auxResult.value].map((t) => t.dataSync()[0]);
+  tf.dispose([value, bppT!, mseT!, auxResult.value, ...Object.values(grads), ...Object.values(auxResult.grads)]);
+  return { loss, bpp, mse, auxLoss };
 }
 
 /** tf.variableGrads keys gradients by engine-global variable names; map them back to the model's own names. */
