@@ -9,6 +9,7 @@ export function report(json: boolean, result: Record<string, unknown>): void {
 }
 
 export function formatValue(v: unknown): string {
+  if (v === undefined || v === null) return '';
   if (typeof v === 'number') {
     if (Number.isInteger(v)) return String(v);
     return Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toFixed(4);
