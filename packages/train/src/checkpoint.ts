@@ -15,6 +15,8 @@ export interface CheckpointState {
   step: number;
   rngState: number;
   lastValidation?: { bpp: number; psnr: number; mse: number; images: number };
+  bestObjective?: number;
+  bestValidation?: { bpp: number; psnr: number; mse: number; images: number; step: number };
   meta: Record<string, unknown>;
   options: Record<string, unknown>;
 }

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { listImages, padReplicate, paddedSize, readImage, type BlockHook, type RgbImage } from '@psic/core';
+import { listImages, padReplicate, paddedSize, readImage, saveModuleWeights, type BlockHook, type RgbImage } from '@psic/core';
 import { rateDistortion } from '@psic/objectives';
 import { Adam } from './adam.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
@@ -44,6 +44,8 @@ export interface TrainOptions {
   valCrop: number;
   seed: number;
   resume: boolean;
+  /** clip the global gradient norm to this (CompressAI's default 1.0); 0 disables */
+  clipNorm: number;
   /** extra JSON stored in the checkpoint and the log header (model config, backend, ...) */
   meta: Record<string, unknown>;
   log?: (line: string) => void;
@@ -52,6 +54,7 @@ export interface TrainOptions {
 export interface TrainResult {
   step: number;
   lastValidation?: ValidationFigures;
+  bestValidation?: ValidationFigures & { step: number };
 }
 
 export interface ValidationFigures {
@@ -63,6 +66,7 @@ export interface ValidationFigures {
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const LOG_FILE = 'train.jsonl';
+export const BEST_FILE = 'best.safetensors';
 
 export async function train(model: TrainableCodec, opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -76,11 +80,16 @@ export async function train(model: TrainableCodec, opts: TrainOptions): Promise<
 
   let step = 0;
   let lastValidation: ValidationFigures | undefined;
+  // the best validation so far (lambda * 255^2 * MSE + bpp): its weights are kept in best.safetensors
+  let bestObjective: number | undefined;
+  let bestValidation: (ValidationFigures & { step: number }) | undefined;
   if (opts.resume && existsSync(checkpointPath)) {
     const state = await loadCheckpoint(checkpointPath, named, main, aux);
     step = state.step;
     rng.state = state.rngState;
     lastValidation = state.lastValidation;
+    bestObjective = state.bestObjective;
+    bestValidation = state.bestValidation;
     log(`resumed from ${checkpointPath} at step ${step}`);
   } else if (existsSync(checkpointPath) && !opts.resume) {
     log(`note: ${checkpointPath} exists and will be overwritten (pass --resume to continue it)`);
@@ -93,7 +102,7 @@ export async function train(model: TrainableCodec, opts: TrainOptions): Promise<
   appendJsonl(logPath, { type: 'start', step, time: new Date().toISOString(), options: { ...opts, log: undefined }, meta: opts.meta });
 
   const save = async () => {
-    const state: CheckpointState = { step, rngState: rng.state, lastValidation, meta: opts.meta, options: summariseOptions(opts) };
+    const state: CheckpointState = { step, rngState: rng.state, lastValidation, bestObjective, bestValidation, meta: opts.meta, options: summariseOptions(opts) };
     await saveCheckpoint(checkpointPath, named, main, aux, state);
   };
 
@@ -110,7 +119,7 @@ export async function train(model: TrainableCodec, opts: TrainOptions): Promise<
     while (step < opts.steps && !stopping) {
       const t0 = performance.now();
       const x = tf.tensor4d(data.sampleBatch(opts.batchSize, opts.crop, rng), [opts.batchSize, opts.crop, opts.crop, 3]);
-      const { loss, bpp, mse, auxLoss } = trainStep(model, x, opts.lambda, { main, aux, mainNamed, auxNamed });
+      const { loss, bpp, mse, auxLoss, gradNorm } = trainStep(model, x, opts.lambda, { main, aux, mainNamed, auxNamed }, opts.clipNorm);
       x.dispose();
       step++;
 
@@ -120,12 +129,19 @@ export async function train(model: TrainableCodec, opts: TrainOptions): Promise<
       ema.loss = smooth(ema.loss, loss);
       ema.bpp = smooth(ema.bpp, bpp);
       ema.psnr = smooth(ema.psnr, psnr);
-      appendJsonl(logPath, { type: 'step', step, loss, bpp, mse, psnr, aux: auxLoss, seconds });
+      appendJsonl(logPath, { type: 'step', step, loss, bpp, mse, psnr, aux: auxLoss, gradNorm, seconds });
       bar.update(step, { loss: ema.loss, bpp: ema.bpp, psnr: ema.psnr, 's/step': seconds });
 
       if (validation.length > 0 && step % opts.validateEvery === 0) {
         lastValidation = validate(model, validation);
-        appendJsonl(logPath, { type: 'val', step, ...lastValidation });
+        const objective = opts.lambda * 255 * 255 * lastValidation.mse + lastValidation.bpp;
+        const isBest = bestObjective === undefined || objective < bestObjective;
+        appendJsonl(logPath, { type: 'val', step, ...lastValidation, objective, best: isBest });
+        if (isBest) {
+          bestObjective = objective;
+          bestValidation = { ...lastValidation, step };
+          await saveModuleWeights(join(opts.outDir, BEST_FILE), { namedVariables: () => named }, { step, validation: lastValidation, objective });
+        }
         log(`\nstep ${step} validation: bpp ${lastValidation.bpp.toFixed(4)}  PSNR ${lastValidation.psnr.toFixed(2)} dB (${lastValidation.images} images, estimated rate)`);
       }
       if (step % opts.checkpointEvery === 0) await save();
@@ -140,7 +156,7 @@ export async function train(model: TrainableCodec, opts: TrainOptions): Promise<
   appendJsonl(logPath, { type: 'end', step, time: new Date().toISOString(), lastValidation });
   main.dispose();
   aux.dispose();
-  return { step, lastValidation };
+  return { step, lastValidation, bestValidation };
 }
 
 export interface Optimizers {
@@ -164,7 +180,7 @@ export function makeOptimizers(model: TrainableCodec, learningRate: number, auxL
 }
 
 /** One optimisation step on batch `x`: rate-distortion gradient + Adam, then the auxiliary quantile step. */
-export function trainStep(model: TrainableCodec, x: tf.Tensor4D, lambda: number, opt: Optimizers): { loss: number; bpp: number; mse: number; auxLoss: number } {
+export function trainStep(model: TrainableCodec, x: tf.Tensor4D, lambda: number, opt: Optimizers, clipNorm = 1): { loss: number; bpp: number; mse: number; auxLoss: number; gradNorm: number } {
   let bppT: tf.Scalar | undefined;
   let mseT: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
@@ -174,12 +190,31 @@ export function trainStep(model: TrainableCodec, x: tf.Tensor4D, lambda: number,
     mseT = tf.keep(rd.mse);
     return rd.loss;
   }, Object.values(opt.mainNamed));
+  const gradNorm = clipGradients(grads, clipNorm);
   opt.main.apply(opt.mainNamed, byOwnName(opt.mainNamed, grads));
   const auxResult = tf.variableGrads(() => model.auxLoss(), Object.values(opt.auxNamed));
   opt.aux.apply(opt.auxNamed, byOwnName(opt.auxNamed, auxResult.grads));
   const [loss, bpp, mse, auxLoss] = [value, bppT!, mseT!, auxResult.value].map((t) => t.dataSync()[0]);
   tf.dispose([value, bppT!, mseT!, auxResult.value, ...Object.values(grads), ...Object.values(auxResult.grads)]);
-  return { loss, bpp, mse, auxLoss };
+  return { loss, bpp, mse, auxLoss, gradNorm };
+}
+
+/**
+ * Scale all gradients down together when their global L2 norm exceeds
+ * `maxNorm` (CompressAI's train.py clips at 1.0): one bad batch can't throw
+ * the GDN / entropy parameters into divergence. Returns the norm before
+ * clipping. maxNorm <= 0 or Infinity disables it.
+ */
+export function clipGradients(grads: tf.NamedTensorMap, maxNorm: number): number {
+  const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
+  if (maxNorm > 0 && Number.isFinite(maxNorm) && norm > maxNorm) {
+    const scale = maxNorm / norm;
+    for (const [name, g] of Object.entries(grads)) {
+      grads[name] = tf.mul(g, scale);
+      g.dispose();
+    }
+  }
+  return norm;
 }
 
 /** tf.variableGrads keys gradients by engine-global variable names; map them back to the model's own names. */

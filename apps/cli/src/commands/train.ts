@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { backbones, loadModuleWeights, readSidecar, saveModuleWeights, selectBackend, sidecarPath } from '@psic/core';
 import { PsicError } from '@psic/entropy';
-import { train, type TrainableCodec } from '@psic/train';
+import { BEST_FILE, train, type TrainableCodec } from '@psic/train';
 import '@psic/backbone-hyperprior';
 import { intOption, numberOption, parse } from '../args.js';
 
@@ -31,6 +31,9 @@ Options:
   --val-images N          first N validation images (default 4, 0 = all)
   --val-crop C            centre crop of validation images (default 256, 0 = full)
   --seed S                default 1
+  --clip C                clip the global gradient norm to C (default 1, as CompressAI; 0 = off)
+  --export best|last      weights exported to model.safetensors: the best validation (default when
+                          validating) or the last step
   --resume                continue from OUT/checkpoint.safetensors
   --init FILE             start from these weights (e.g. a shipped model) instead of random ones;
                           pass it again with --resume so the exported step count includes its steps
@@ -45,7 +48,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     argv,
     {
       data: str, out: str, arch: str, N: str, M: str, lambda: str, steps: str, batch: str, crop: str, lr: str, 'aux-lr': str,
-      'checkpoint-every': str, val: str, 'validate-every': str, 'val-images': str, 'val-crop': str, seed: str,
+      'checkpoint-every': str, val: str, clip: str, export: str, 'validate-every': str, 'val-images': str, 'val-crop': str, seed: str,
       resume: { type: 'boolean' }, init: str, name: str, backend: str,
     },
     HELP,
@@ -81,17 +84,21 @@ export async function trainCommand(argv: string[]): Promise<void> {
     valCrop: intOption(values, 'val-crop', 256, 0),
     seed: intOption(values, 'seed', 1, 0),
     resume: values.resume === true,
+    clipNorm: values.clip === undefined ? 1 : Number(values.clip),
     meta: { architecture, config, backend, init: values.init },
   });
   const name = String(values.name ?? outDir.split('/').pop());
+  const exportBest = values.export !== 'last' && result.bestValidation !== undefined;
+  if (exportBest) await loadModuleWeights(join(outDir, BEST_FILE), model);
+  const exported = exportBest ? { steps: priorSteps + result.bestValidation!.step, validation: result.bestValidation } : { steps: priorSteps + result.step, validation: result.lastValidation };
   const saved = await saveModuleWeights(join(outDir, 'model.safetensors'), model, {
     name,
     architecture,
     config,
     lambda,
     data: dataDir,
-    steps: priorSteps + result.step,
-    validation: result.lastValidation,
+    ...exported,
+    exported: exportBest ? 'best validation' : 'last step',
     backend,
     created: new Date().toISOString(),
   });
