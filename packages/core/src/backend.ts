@@ -12,7 +12,8 @@
  * and on wasm also the gradient kernels that backend lacks (wasm-kernels.ts).
  */
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { PsicError } from '@psic/entropy';
 import { registerFastConv2dBackpropFilter } from './kernels/conv2d-backprop-filter.js';
@@ -128,11 +129,24 @@ export function registerGradients(): Promise<void> {
 
 type Attempt = () => Promise<{ name: BackendName; detail: string } | undefined>;
 
+/** Whether a tfjs-node package is installed together with its native binding (its `lib` folder). */
+export function hasNativeBinding(pkg: string): boolean {
+  try {
+    const dir = dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`));
+    return existsSync(join(dir, 'lib'));
+  } catch {
+    return false;
+  }
+}
+
 const tryTensorflow: Attempt = async () => {
   for (const [pkg, detail] of [
     ['@tensorflow/tfjs-node-gpu', 'GPU'],
     ['@tensorflow/tfjs-node', 'CPU'],
   ] as const) {
+    // An install whose download of libtensorflow failed leaves the JS without its native binding;
+    // importing that half-package registers every kernel and then throws, so look before importing.
+    if (!hasNativeBinding(pkg)) continue;
     if (!(await importOptional(pkg))) continue;
     if (await activate('tensorflow')) return { name: 'tensorflow', detail: `${pkg}, ${detail}` };
   }

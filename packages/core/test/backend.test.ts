@@ -3,23 +3,15 @@
  * give the cpu backend's numbers, including the all-negative max-pool windows
  * where tfjs's own wasm MaxPoolGrad is wrong.
  */
-import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { CPU_BRIDGED_WASM_KERNELS, resolvePreference, selectBackend } from '../src/backend.js';
+import { CPU_BRIDGED_WASM_KERNELS, hasNativeBinding, resolvePreference, selectBackend } from '../src/backend.js';
 import { Conv2d, ConvTranspose2d, GDN, Sequential } from '../src/layers.js';
 
 const quiet = { log: () => {} };
 
-function installed(pkg: string): boolean {
-  try {
-    createRequire(import.meta.url).resolve(pkg);
-    return true;
-  } catch {
-    return false;
-  }
-}
-const HAVE_TFJS_NODE = installed('@tensorflow/tfjs-node') || installed('@tensorflow/tfjs-node-gpu');
+// "installed" = with its native binding; a half install (download failed) counts as absent
+const HAVE_TFJS_NODE = hasNativeBinding('@tensorflow/tfjs-node') || hasNativeBinding('@tensorflow/tfjs-node-gpu');
 
 async function rejection(p: Promise<unknown>): Promise<{ code?: string; message: string }> {
   return p.then(
