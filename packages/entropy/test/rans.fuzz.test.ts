@@ -115,6 +115,9 @@ describe('decodeWithIndexes fuzz', () => {
     let changed = 0;
     let accepted = 0;
     let slowest = 0;
+    let peakGrowth = 0;
+    const memory = () => process.memoryUsage().rss + process.memoryUsage().arrayBuffers;
+    const baseline = memory();
     let current = randomCase(rng);
     for (let n = 0; n < INPUTS; n++) {
       if (n % 25 === 0) current = randomCase(rng);
@@ -131,6 +134,7 @@ describe('decodeWithIndexes fuzz', () => {
       const ms = performance.now() - began;
       slowest = Math.max(slowest, ms);
       if (ms > MAX_MS) failures.push(`seed ${SEED} input ${n} (${mutation}): ${ms.toFixed(0)} ms`);
+      if (n % 100 === 0) peakGrowth = Math.max(peakGrowth, memory() - baseline);
       if (decoded && decoded.length !== current.indexes.length) failures.push(`seed ${SEED} input ${n}: ${decoded.length} values`);
       if (!sameBytes(input, current.stream)) {
         changed++;
@@ -139,6 +143,7 @@ describe('decodeWithIndexes fuzz', () => {
     }
     expect(failures.slice(0, 10)).toEqual([]);
     expect(slowest).toBeLessThan(MAX_MS);
+    expect(peakGrowth).toBeLessThan(256 * 1024 * 1024); // no input makes the decoder allocate past 256 MB
     // The final-state check catches damage. What slips through is a change confined to the
     // raw bits of an escaped value: bypass bits leave no trace in the state (the next test
     // shows that streams without escapes catch every changed byte).
