@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveModuleWeights, selectBackend } from '@psic/core';
+import { writeContainer } from '@psic/entropy';
 import { Hyperprior } from '@psic/backbone-hyperprior';
 import { demoImage } from '../src/demo-image.js';
 
@@ -108,6 +109,18 @@ describe('psic', () => {
       expect(r.stderr, name).not.toMatch(/\n\s+at /); // no stack trace
       expect(existsSync(png), name).toBe(false);
     }
+  });
+
+  it('refuses a valid stream that claims an absurd image size before allocating for it', async () => {
+    const fingerprint = Buffer.from(JSON.parse(readFileSync(modelA.replace(/safetensors$/, 'json'), 'utf8')).fingerprint, 'hex');
+    const path = join(dir, 'huge.psic');
+    // 8192 x 8192 passes the container's own limits but not the codec's (16.7 MP)
+    writeFileSync(path, writeContainer({ backbone: 'bmshj2018-hyperprior', fingerprint, height: 8192, width: 8192, sections: [new Uint8Array(8), new Uint8Array(8)] }));
+    const png = join(dir, 'huge.png');
+    const r = await psic('decode', path, png, '--model', modelA);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^psic: TOO_LARGE: /m);
+    expect(existsSync(png)).toBe(false);
   });
 
   it('rejects a truncated PNG and a missing file without a stack trace', async () => {

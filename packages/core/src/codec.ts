@@ -6,10 +6,18 @@
  * another mode.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { assertModel, readContainer, writeContainer, type ContainerLimits } from '@psic/entropy';
+import { assertModel, PsicError, readContainer, writeContainer, type ContainerLimits } from '@psic/entropy';
 import type { BlockHook, LicBackbone } from './backbone.js';
 import type { RgbImage } from './image.js';
 import { crop, padReplicate, paddedSize } from './padding.js';
+
+/**
+ * Largest image the codec takes by default, both ways: 16.7 megapixels.
+ * The float transforms hold N channels at half resolution, so memory grows
+ * ~N x 4 bytes / 4 per pixel per layer; a stream's header can't be allowed to
+ * ask for more than the machine holds. Callers with room can pass more.
+ */
+export const DEFAULT_CODEC_LIMITS = { maxDimension: 1 << 15, maxPixels: 1 << 24 } as const;
 
 export interface CodecModel {
   backbone: LicBackbone;
@@ -17,7 +25,11 @@ export interface CodecModel {
   fingerprint: Uint8Array;
 }
 
-export async function encodeImage(model: CodecModel, img: RgbImage): Promise<Uint8Array> {
+export async function encodeImage(model: CodecModel, img: RgbImage, limits: ContainerLimits = DEFAULT_CODEC_LIMITS): Promise<Uint8Array> {
+  const { maxDimension = DEFAULT_CODEC_LIMITS.maxDimension, maxPixels = DEFAULT_CODEC_LIMITS.maxPixels } = limits;
+  if (img.height > maxDimension || img.width > maxDimension || img.height * img.width > maxPixels) {
+    throw new PsicError('IMAGE_TOO_LARGE', `image is ${img.width}x${img.height}; the codec takes at most ${maxDimension} per side and ${maxPixels} pixels`);
+  }
   const ph = paddedSize(img.height);
   const pw = paddedSize(img.width);
   const x = tf.tensor4d(padReplicate(img.data, img.height, img.width, 3, ph, pw), [1, ph, pw, 3]);
@@ -36,7 +48,7 @@ export async function encodeImage(model: CodecModel, img: RgbImage): Promise<Uin
 }
 
 /** Read and validate a .psic stream and return y-hat for its padded size (one image). */
-export async function decodeLatent(model: CodecModel, bytes: Uint8Array, limits?: ContainerLimits): Promise<{ yHat: tf.Tensor4D; height: number; width: number }> {
+export async function decodeLatent(model: CodecModel, bytes: Uint8Array, limits: ContainerLimits = DEFAULT_CODEC_LIMITS): Promise<{ yHat: tf.Tensor4D; height: number; width: number }> {
   const c = readContainer(bytes, limits);
   assertModel(c, model.backbone.name, model.fingerprint);
   const yHat = await model.backbone.decompress(c.sections, { height: paddedSize(c.height), width: paddedSize(c.width) });
@@ -47,9 +59,12 @@ export async function decodeLatent(model: CodecModel, bytes: Uint8Array, limits?
 export function synthesizeImage(model: CodecModel, yHat: tf.Tensor4D, height: number, width: number, hook?: BlockHook): RgbImage {
   const xHat = tf.tidy(() => tf.clipByValue(model.backbone.synthesis(yHat, hook), 0, 1));
   const [, ph, pw] = xHat.shape;
+  if (ph < height || pw < width) {
+    xHat.dispose();
+    throw new Error(`synthesis gave ${ph}x${pw}, smaller than the ${height}x${width} image`);
+  }
   const data = crop(xHat.dataSync() as Float32Array, pw, 3, height, width);
   xHat.dispose();
-  if (ph < height) throw new Error('synthesis output is smaller than the image');
   return { height, width, data };
 }
 
