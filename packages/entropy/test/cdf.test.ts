@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { CDF_PRECISION, CdfTableSet, pmfToQuantizedCdf, type CdfTable } from '../src/cdf.js';
 import { BitstreamError } from '../src/errors.js';
+import { mulberry32 } from './helpers.js';
 
 const TOTAL = 1 << CDF_PRECISION;
 
-/** Seeded PRNG (mulberry32) so every failure reproduces. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function frequencies(cdf: Uint32Array): number[] {
   return Array.from({ length: cdf.length - 1 }, (_, k) => cdf[k + 1]! - cdf[k]!);

@@ -7,23 +7,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readContainer, readContainerHeader, writeContainer, type PsicContainerInput } from '../src/container.js';
 import { crc32 } from '../src/crc32.js';
 import { BitstreamError, type BitstreamErrorCode } from '../src/errors.js';
+import { mulberry32 } from './helpers.js';
 
 const SEED = Number(process.env.PSIC_FUZZ_SEED ?? 0x5eed_c0de) >>> 0;
 const RANDOM_ROUNDS = Number(process.env.PSIC_FUZZ_ROUNDS ?? 9000);
 const MAX_MS_PER_INPUT = 1000;
 const MAX_MEMORY_GROWTH = 256 * 2 ** 20;
 
-/** mulberry32: tiny seeded PRNG, so a failing input can be regenerated from the seed. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const random = mulberry32(SEED);
 const int = (n: number) => Math.floor(random() * n);

@@ -3,26 +3,9 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EntropyBottleneck } from '../src/entropy-bottleneck.js';
+import { mulberry32, cdfProblem } from './helpers.js';
 
-/** Why a quantised CDF is unusable, or undefined (one check instead of thousands of expects). */
-function cdfProblem(cdf: Uint32Array): string | undefined {
-  if (cdf[0] !== 0) return `starts at ${cdf[0]}`;
-  if (cdf[cdf.length - 1] !== 1 << 16) return `ends at ${cdf[cdf.length - 1]}`;
-  for (let k = 1; k < cdf.length; k++) if (!(cdf[k]! > cdf[k - 1]!)) return `symbol ${k - 1} has frequency ${cdf[k]! - cdf[k - 1]!}`;
-  return undefined;
-}
 
-/** Small seeded PRNG so failures reproduce. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CHANNELS = 3;
 const CENTERS = [5, -3, 0.5];

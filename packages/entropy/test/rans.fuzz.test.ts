@@ -7,20 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { CdfTableSet, pmfToQuantizedCdf, type CdfTable } from '../src/cdf.js';
 import { BitstreamError } from '../src/errors.js';
 import { decodeWithIndexes, encodeWithIndexes } from '../src/rans.js';
+import { mulberry32 } from './helpers.js';
 
 const SEED = 20_250_601;
 const INPUTS = 6000;
 const MAX_MS = 1000;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   set: CdfTableSet;

@@ -2,22 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { CdfTableSet, pmfToQuantizedCdf, type CdfTable } from '../src/cdf.js';
 import { BitstreamError } from '../src/errors.js';
 import { decodeWithIndexes, encodeWithIndexes } from '../src/rans.js';
+import { mulberry32 } from './helpers.js';
 
 const INT32_MAX = 2 ** 31 - 1;
 const INT32_MIN = -(2 ** 31);
 
 // ---------------------------------------------------------------- helpers
 
-/** Seeded PRNG (mulberry32) so every failure reproduces. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** erfc from the Taylor series of erf near 0 and the continued fraction in the tails. */
 function erfc(x: number): number {

@@ -15,7 +15,7 @@ it('README example runs and round-trips', () => {
   try {
     const file = join(dir, 'example.mjs');
     writeFileSync(file, code!);
-    const env = { ...process.env, NO_COLOR: '1' };
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
     delete env.FORCE_COLOR; // vitest forces colours, which would reach console.log's output
     const out = execFileSync(process.execPath, [file], { encoding: 'utf8', env });
     expect(out).toContain('[ 0, -1, 3, 7, 1000 ]');
