@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { PsicError } from '@psic/entropy';
+import { PsicError, mulberry32 } from '@psic/entropy';
 import {
   fixedLayerOutputSize,
   fixedPointOutputShape,
@@ -28,17 +28,6 @@ beforeAll(async () => {
 });
 
 // ------------------------------------------------------------------ helpers
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 type Kind = 'conv' | 'deconv';
 

@@ -133,13 +133,15 @@ export class EntropyBottleneck {
     this.checkInput(x.shape);
     return tf.tidy(() => {
       const [n, h, w, c] = x.shape;
-      // NHWC -> (C, 1, N*H*W): one independent density per channel.
-      const values = tf.reshape(tf.transpose(tf.reshape(x, [n * h * w, c])), [c, 1, n * h * w]) as tf.Tensor3D;
+      // NHWC -> (C, 1, N*H*W): one independent density per channel. Noise is
+      // added before the transpose so it is drawn per sample (batch first).
+      const toChannels = (t: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(t, [n * h * w, c])), [c, 1, n * h * w]) as tf.Tensor3D;
       let outputs: tf.Tensor3D;
       if (training) {
-        outputs = addUniformNoise(values) as tf.Tensor3D;
+        outputs = toChannels(addUniformNoise(x));
       } else {
         const medians = this.medianTensor();
+        const values = toChannels(x);
         outputs = tf.add(tf.round(tf.sub(values, medians)), medians);
       }
       const likelihood = lowerBound(this.likelihoodOf(outputs), this.likelihoodBound);

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CdfTableSet, pmfToQuantizedCdf, type CdfTable } from './cdf.js';
 import { decodeWithIndexes, encodeWithIndexes } from './rans.js';
 import { detExp, detLog, standardNormalCdf, standardNormalQuantile } from './erfc.js';
+import { trainingNoise } from './training-noise.js';
 
 export const DEFAULT_SCALE_MIN = 0.11;
 export const DEFAULT_SCALE_MAX = 256;
@@ -58,9 +59,9 @@ export const stopGradient = unaryCustomGrad(
   (dy) => tf.zerosLike(dy),
 );
 
-/** x + U(-0.5, 0.5): the training-time proxy for rounding. */
+/** x + U(-0.5, 0.5): the training-time proxy for rounding (x batch-first; noise from the installed source). */
 export function addUniformNoise(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.add(x, tf.randomUniform(x.shape, -0.5, 0.5, 'float32')));
+  return tf.tidy(() => tf.add(x, trainingNoise(x.shape)));
 }
 
 /** 0.5 erfc(z) for z >= 0; Numerical Recipes' erfcc, relative error < 1.2e-7 even deep in the tail. */

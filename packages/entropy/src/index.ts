@@ -6,3 +6,4 @@ export * from './container.js';
 export * from './entropy-bottleneck.js';
 export * from './gaussian-conditional.js';
 export * from './erfc.js';
+export * from './training-noise.js';
