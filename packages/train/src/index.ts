@@ -5,3 +5,5 @@ export * from './jsonl.js';
 export * from './progress.js';
 export * from './rng.js';
 export * from './trainer.js';
+export * from './data-parallel.js';
+export * from './shard-gradients.js';
