@@ -5,6 +5,7 @@
  * errors and 1 for the rest.
  */
 import { PsicError } from '@psic/entropy';
+import { clipCommand } from './commands/clip.js';
 import { decodeCommand } from './commands/decode.js';
 import { demoCommand } from './commands/demo.js';
 import { encodeCommand } from './commands/encode.js';
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary
   train: { run: trainCommand, summary: 'train a codec (checkpointed, resumable)' },
   models: { run: modelsCommand, summary: 'list the shipped models' },
   info: { run: infoCommand, summary: 'validate a .psic file and print its header' },
+  clip: { run: clipCommand, summary: 'CLIP similarity of images and texts (logits, probabilities)' },
 };
 
 const HELP = `Usage: psic <command> [options]

@@ -1,1 +1,3 @@
 export * from './npm/index.js';
+export * from './clip/index.js';
+export { similarity, cosineLogits, l2Normalize, type SemanticTarget } from './target.js';
