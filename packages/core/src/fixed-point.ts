@@ -62,3 +62,6 @@ export {
 } from './fixed-point/run.js';
 export { outputSize as fixedLayerOutputSize } from './fixed-point/geometry.js';
 export { packNetwork, unpackNetwork, FIXED_POINT_FORMAT, FIXED_POINT_VERSION, type PackedNetwork } from './fixed-point/pack.js';
+export { concatChannels, sliceChannels, runFixedLayers, clampActivations, fixedTanh } from './fixed-point/ops.js';
+export { runParityConv } from './fixed-point/parity-conv.js';
+export { convSpec, fixedPointSpecs } from './fixed-point/from-layers.js';

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { backbones, fingerprintHex, loadModuleWeights, readSidecar, type CodecModel, type LicBackbone } from '@psic/core';
 import { PsicError } from '@psic/entropy';
 import '@psic/backbone-hyperprior';
+import '@psic/backbone-checkerboard';
+import '@psic/backbone-channel';
 
 /** The model `psic encode` uses when none is named. */
 export const DEFAULT_MODEL = 'hyperprior-q2';
