@@ -9,6 +9,7 @@ import { clipCommand } from './commands/clip.js';
 import { decodeCommand } from './commands/decode.js';
 import { demoCommand } from './commands/demo.js';
 import { encodeCommand } from './commands/encode.js';
+import { importCommand } from './commands/import.js';
 import { evalCommand } from './commands/eval.js';
 import { infoCommand } from './commands/info.js';
 import { modelsCommand } from './commands/models.js';
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary
   train: { run: trainCommand, summary: 'train a codec (checkpointed, resumable)' },
   models: { run: modelsCommand, summary: 'list the shipped models' },
   info: { run: infoCommand, summary: 'validate a .psic file and print its header' },
+  import: { run: importCommand, summary: 'import a CompressAI checkpoint as a PSIC model (safe: no pickle code runs)' },
   clip: { run: clipCommand, summary: 'CLIP similarity of images and texts (logits, probabilities)' },
 };
 

@@ -28,7 +28,7 @@ import {
   type Shape,
   type VariableGroup,
 } from '@psic/core';
-import { EntropyBottleneck, GaussianConditional, PsicError, roundHalfEven } from '@psic/entropy';
+import { EntropyBottleneck, GaussianConditional, PsicError, roundHalfEven, type CdfTableSet } from '@psic/entropy';
 
 export type HyperpriorArchitecture = 'bmshj2018-hyperprior' | 'mbt2018-mean';
 
@@ -190,6 +190,17 @@ export class Hyperprior implements LicBackbone {
    */
   updateCoding(): void {
     this.entropyBottleneck.update();
+    this.fixedHyperSynthesis = quantizeNetwork(fixedPointSpecs(this.h_s));
+  }
+
+  /**
+   * Code with given CDF tables (e.g. the ones a CompressAI checkpoint stores)
+   * instead of rebuilding them from the weights; an explicit updateCoding()
+   * (after the weights change) rebuilds the bottleneck's again.
+   */
+  installCodingTables(tables: { entropyBottleneck: CdfTableSet; gaussianConditional: CdfTableSet }): void {
+    this.entropyBottleneck.setTables(tables.entropyBottleneck);
+    this.gaussianConditional.setTables(tables.gaussianConditional);
     this.fixedHyperSynthesis = quantizeNetwork(fixedPointSpecs(this.h_s));
   }
 

@@ -1,2 +1,3 @@
 export * from './hyperprior.js';
 import './register.js';
+export * from './compressai.js';

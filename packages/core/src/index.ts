@@ -7,3 +7,4 @@ export * from './fixed-point.js';
 export * from './image.js';
 export * from './padding.js';
 export * from './codec.js';
+export * from './pytorch/index.js';

@@ -4,10 +4,10 @@
  * figures), and loading of users' own weight files the same way.
  */
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { backbones, fingerprintHex, loadModuleWeights, readSidecar, type CodecModel, type LicBackbone } from '@psic/core';
+import { backbones, fingerprintHex, installStoredCodingTables, loadModuleWeights, readSafetensors, readSidecar, type CodecModel, type ImportableBackbone, type LicBackbone } from '@psic/core';
 import { PsicError } from '@psic/entropy';
 import '@psic/backbone-hyperprior';
 import '@psic/backbone-checkerboard';
@@ -81,6 +81,8 @@ export async function loadModel(nameOrPath: string): Promise<LoadedModel> {
   const info = await modelInfo(path);
   const backbone = backbones.get(info.architecture)(info.config) as LoadedModel['backbone'];
   const { fingerprint } = await loadModuleWeights(path, backbone, { requireSidecar: true });
+  // imported CompressAI models carry CompressAI's CDF tables: code with them (DESIGN.md, Interop)
+  if (info.sidecar.codingTables === 'stored') installStoredCodingTables(backbone as ImportableBackbone, readSafetensors(new Uint8Array(await readFile(path))).tensors);
   info.fingerprint = fingerprintHex(fingerprint);
   return { name: info.name, info, backbone, fingerprint };
 }
