@@ -19,6 +19,8 @@ export interface CheckpointState {
   bestValidation?: { bpp: number; psnr: number; mse: number; images: number; step: number };
   meta: Record<string, unknown>;
   options: Record<string, unknown>;
+  /** loop state of a recipe run (stage figures, last validation by mode) */
+  recipe?: Record<string, unknown>;
 }
 
 const MAIN = 'optim.main/';

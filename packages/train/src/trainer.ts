@@ -69,41 +69,128 @@ export const LOG_FILE = 'train.jsonl';
 export const BEST_FILE = 'best.safetensors';
 
 export async function train(model: TrainableCodec, opts: TrainOptions): Promise<TrainResult> {
-  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  mkdirSync(opts.outDir, { recursive: true });
-  const checkpointPath = join(opts.outDir, CHECKPOINT_FILE);
-  const logPath = join(opts.outDir, LOG_FILE);
-
   const named = model.namedVariables();
-  const { main, aux, mainNamed, auxNamed } = makeOptimizers(model, opts.learningRate, opts.auxLearningRate);
-  const rng = new Rng(opts.seed);
-
-  let step = 0;
+  const optimizers = makeOptimizers(model, opts.learningRate, opts.auxLearningRate);
+  let data: CropDataset;
+  let validation: RgbImage[] = [];
   let lastValidation: ValidationFigures | undefined;
   // the best validation so far (lambda * 255^2 * MSE + bpp): its weights are kept in best.safetensors
   let bestObjective: number | undefined;
   let bestValidation: (ValidationFigures & { step: number }) | undefined;
+
+  const result = await runTrainingLoop(
+    {
+      named,
+      optimizers,
+      restore(state, log) {
+        lastValidation = state.lastValidation;
+        bestObjective = state.bestObjective;
+        bestValidation = state.bestValidation;
+        void log;
+      },
+      snapshot: () => ({ lastValidation, bestObjective, bestValidation }),
+      async prepare(log) {
+        log(`loading training images from ${opts.dataDir} ...`);
+        data = await CropDataset.fromFolder(opts.dataDir, opts.crop);
+        validation = opts.valDir ? await loadValidation(opts.valDir, opts.valImages, opts.valCrop) : [];
+        log(`${data.size} training images, ${validation.length} validation images`);
+      },
+      step(rng) {
+        const x = tf.tensor4d(data.sampleBatch(opts.batchSize, opts.crop, rng), [opts.batchSize, opts.crop, opts.crop, 3]);
+        const { loss, bpp, mse, auxLoss, gradNorm } = trainStep(model, x, opts.lambda, optimizers, opts.clipNorm);
+        x.dispose();
+        const psnr = -10 * Math.log10(mse);
+        return { record: { loss, bpp, mse, psnr, aux: auxLoss, gradNorm }, bar: { loss, bpp, psnr } };
+      },
+      async validate(step, log) {
+        if (validation.length === 0) return undefined;
+        lastValidation = validate(model, validation);
+        const objective = opts.lambda * 255 * 255 * lastValidation.mse + lastValidation.bpp;
+        const isBest = bestObjective === undefined || objective < bestObjective;
+        if (isBest) {
+          bestObjective = objective;
+          bestValidation = { ...lastValidation, step };
+          await saveModuleWeights(join(opts.outDir, BEST_FILE), { namedVariables: () => named }, { step, validation: lastValidation, objective });
+        }
+        log(`\nstep ${step} validation: bpp ${lastValidation.bpp.toFixed(4)}  PSNR ${lastValidation.psnr.toFixed(2)} dB (${lastValidation.images} images, estimated rate)`);
+        return { ...lastValidation, objective, best: isBest };
+      },
+      endRecord: () => ({ lastValidation }),
+    },
+    { ...opts, startOptions: { ...opts, log: undefined } },
+  );
+  optimizers.main.dispose();
+  optimizers.aux.dispose();
+  return { step: result.step, lastValidation, bestValidation };
+}
+
+/** What a training run plugs into the shared loop: its variables, optimizers, data, one step, validation. */
+export interface TrainingDriver {
+  /** every variable the checkpoint holds, by stable name */
+  named: Record<string, tf.Variable>;
+  /** the current optimizers; a driver may replace them between steps (a new stage) */
+  optimizers: { main: Adam; aux: Adam };
+  /** after a checkpoint was loaded: take the driver's own part of its state */
+  restore?(state: CheckpointState, log: (line: string) => void): void;
+  /** the driver's part of the checkpoint state */
+  snapshot?(): Partial<CheckpointState>;
+  /** load data (after any resume, so a resumed run reports its step first) */
+  prepare(log: (line: string) => void): Promise<void>;
+  /** called before each step with the number of steps done */
+  beforeStep?(step: number, log: (line: string) => void): void;
+  /** one optimisation step: `record` goes to the JSONL log (needs `loss`), `bar` is smoothed onto the progress bar */
+  step(rng: Rng, step: number): { record: Record<string, number>; bar: Record<string, number> };
+  /** validation every `validateEvery` steps; the record goes to the log (undefined: nothing to validate) */
+  validate?(step: number, log: (line: string) => void): Promise<Record<string, unknown> | undefined>;
+  endRecord?(): Record<string, unknown>;
+}
+
+export interface LoopOptions {
+  outDir: string;
+  steps: number;
+  seed: number;
+  resume: boolean;
+  checkpointEvery: number;
+  validateEvery: number;
+  meta: Record<string, unknown>;
+  log?: (line: string) => void;
+  /** written in the log's start record */
+  startOptions: Record<string, unknown>;
+  /** stored in the checkpoint's state */
+  checkpointOptions?: Record<string, unknown>;
+  label?: string;
+}
+
+/**
+ * The loop every training run shares: resume from the checkpoint, steps with
+ * a progress bar and one JSONL line each, validation and an atomic
+ * checkpoint every K steps, and a final checkpoint on the last step or on
+ * SIGINT / SIGTERM (continue with resume).
+ */
+export async function runTrainingLoop(driver: TrainingDriver, opts: LoopOptions): Promise<{ step: number; stopped: boolean }> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  mkdirSync(opts.outDir, { recursive: true });
+  const checkpointPath = join(opts.outDir, CHECKPOINT_FILE);
+  const logPath = join(opts.outDir, LOG_FILE);
+  const rng = new Rng(opts.seed);
+
+  let step = 0;
   if (opts.resume && existsSync(checkpointPath)) {
-    const state = await loadCheckpoint(checkpointPath, named, main, aux);
+    const state = await loadCheckpoint(checkpointPath, driver.named, driver.optimizers.main, driver.optimizers.aux);
     step = state.step;
     rng.state = state.rngState;
-    lastValidation = state.lastValidation;
-    bestObjective = state.bestObjective;
-    bestValidation = state.bestValidation;
+    driver.restore?.(state, log);
     log(`resumed from ${checkpointPath} at step ${step}`);
   } else if (existsSync(checkpointPath) && !opts.resume) {
     log(`note: ${checkpointPath} exists and will be overwritten (pass --resume to continue it)`);
   }
 
-  log(`loading training images from ${opts.dataDir} ...`);
-  const data = await CropDataset.fromFolder(opts.dataDir, opts.crop);
-  const validation = opts.valDir ? await loadValidation(opts.valDir, opts.valImages, opts.valCrop) : [];
-  log(`${data.size} training images, ${validation.length} validation images`);
-  appendJsonl(logPath, { type: 'start', step, time: new Date().toISOString(), options: { ...opts, log: undefined }, meta: opts.meta });
+  await driver.prepare(log);
+  appendJsonl(logPath, { type: 'start', step, time: new Date().toISOString(), options: opts.startOptions, meta: opts.meta });
 
   const save = async () => {
-    const state: CheckpointState = { step, rngState: rng.state, lastValidation, bestObjective, bestValidation, meta: opts.meta, options: summariseOptions(opts) };
-    await saveCheckpoint(checkpointPath, named, main, aux, state);
+    const state: CheckpointState = { step, rngState: rng.state, meta: opts.meta, options: opts.checkpointOptions ?? summariseOptions(opts.startOptions), ...driver.snapshot?.() };
+    await saveCheckpoint(checkpointPath, driver.named, driver.optimizers.main, driver.optimizers.aux, state);
   };
 
   let stopping = false;
@@ -113,36 +200,23 @@ export async function train(model: TrainableCodec, opts: TrainOptions): Promise<
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  const bar = new ProgressBar({ total: opts.steps, start: step, label: 'train' });
-  const ema = { loss: NaN, bpp: NaN, psnr: NaN };
+  const bar = new ProgressBar({ total: opts.steps, start: step, label: opts.label ?? 'train' });
+  const ema: Record<string, number> = {};
   try {
     while (step < opts.steps && !stopping) {
+      driver.beforeStep?.(step, log);
       const t0 = performance.now();
-      const x = tf.tensor4d(data.sampleBatch(opts.batchSize, opts.crop, rng), [opts.batchSize, opts.crop, opts.crop, 3]);
-      const { loss, bpp, mse, auxLoss, gradNorm } = trainStep(model, x, opts.lambda, { main, aux, mainNamed, auxNamed }, opts.clipNorm);
-      x.dispose();
+      const { record, bar: figures } = driver.step(rng, step);
       step++;
-
-      const psnr = -10 * Math.log10(mse);
       const seconds = (performance.now() - t0) / 1000;
-      if (!Number.isFinite(loss)) throw new Error(`loss became ${loss} at step ${step}; lower the learning rate or resume from the last checkpoint`);
-      ema.loss = smooth(ema.loss, loss);
-      ema.bpp = smooth(ema.bpp, bpp);
-      ema.psnr = smooth(ema.psnr, psnr);
-      appendJsonl(logPath, { type: 'step', step, loss, bpp, mse, psnr, aux: auxLoss, gradNorm, seconds });
-      bar.update(step, { loss: ema.loss, bpp: ema.bpp, psnr: ema.psnr, 's/step': seconds });
+      if (!Number.isFinite(record.loss)) throw new Error(`loss became ${record.loss} at step ${step}; lower the learning rate or resume from the last checkpoint`);
+      for (const [k, v] of Object.entries(figures)) ema[k] = smooth(ema[k] ?? NaN, v);
+      appendJsonl(logPath, { type: 'step', step, ...record, seconds });
+      bar.update(step, { ...ema, 's/step': seconds });
 
-      if (validation.length > 0 && step % opts.validateEvery === 0) {
-        lastValidation = validate(model, validation);
-        const objective = opts.lambda * 255 * 255 * lastValidation.mse + lastValidation.bpp;
-        const isBest = bestObjective === undefined || objective < bestObjective;
-        appendJsonl(logPath, { type: 'val', step, ...lastValidation, objective, best: isBest });
-        if (isBest) {
-          bestObjective = objective;
-          bestValidation = { ...lastValidation, step };
-          await saveModuleWeights(join(opts.outDir, BEST_FILE), { namedVariables: () => named }, { step, validation: lastValidation, objective });
-        }
-        log(`\nstep ${step} validation: bpp ${lastValidation.bpp.toFixed(4)}  PSNR ${lastValidation.psnr.toFixed(2)} dB (${lastValidation.images} images, estimated rate)`);
+      if (driver.validate && step % opts.validateEvery === 0) {
+        const figuresVal = await driver.validate(step, log);
+        if (figuresVal) appendJsonl(logPath, { type: 'val', step, ...figuresVal });
       }
       if (step % opts.checkpointEvery === 0) await save();
     }
@@ -153,10 +227,8 @@ export async function train(model: TrainableCodec, opts: TrainOptions): Promise<
   }
   await save();
   if (stopping) log(`stopped at step ${step}; checkpoint saved, continue with --resume`);
-  appendJsonl(logPath, { type: 'end', step, time: new Date().toISOString(), lastValidation });
-  main.dispose();
-  aux.dispose();
-  return { step, lastValidation, bestValidation };
+  appendJsonl(logPath, { type: 'end', step, time: new Date().toISOString(), ...driver.endRecord?.() });
+  return { step, stopped: stopping };
 }
 
 export interface Optimizers {
@@ -218,7 +290,7 @@ export function clipGradients(grads: tf.NamedTensorMap, maxNorm: number): number
 }
 
 /** tf.variableGrads keys gradients by engine-global variable names; map them back to the model's own names. */
-function byOwnName(named: Record<string, tf.Variable>, grads: tf.NamedTensorMap): Record<string, tf.Tensor> {
+export function byOwnName(named: Record<string, tf.Variable>, grads: tf.NamedTensorMap): Record<string, tf.Tensor> {
   const out: Record<string, tf.Tensor> = {};
   for (const [name, v] of Object.entries(named)) if (grads[v.name]) out[name] = grads[v.name];
   return out;
@@ -228,12 +300,13 @@ function smooth(prev: number, value: number): number {
   return Number.isNaN(prev) ? value : 0.95 * prev + 0.05 * value;
 }
 
-function summariseOptions(opts: TrainOptions): Record<string, unknown> {
+function summariseOptions(opts: Record<string, unknown>): Record<string, unknown> {
   const { log: _log, meta: _meta, ...rest } = opts;
   return rest;
 }
 
-async function loadValidation(dir: string, count: number, cropSize: number): Promise<RgbImage[]> {
+/** The first `count` images of a folder (sorted by name; 0 = all), centre-cropped to `cropSize` (0 = whole). */
+export async function loadValidation(dir: string, count: number, cropSize: number): Promise<RgbImage[]> {
   const files = await listImages(dir);
   const chosen = count > 0 ? files.slice(0, count) : files;
   const images: RgbImage[] = [];

@@ -1,18 +1,31 @@
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
-import { backbones, loadModuleWeights, readSidecar, saveModuleWeights, selectBackend, sidecarPath } from '@psic/core';
+import { readFile } from 'node:fs/promises';
+import type { Variable } from '@tensorflow/tfjs-core';
+import { backbones, loadModuleWeights, readSidecar, saveModuleWeights, selectBackend, semanticTargets, sidecarPath, writeFileAtomic, type BackboneConfig } from '@psic/core';
 import { PsicError } from '@psic/entropy';
-import { BEST_FILE, train, type TrainableCodec } from '@psic/train';
+import { ConditionalSynthesis, createKeyFile, readKeyFile, saveConditionalModel } from '@psic/cltg';
+import { BEST_FILE, getRecipe, loadPairs, loadValidation, recipeNeeds, train, trainRecipe, type Recipe, type TrainableCodec } from '@psic/train';
+import { modelsDir } from '@psic/zoo';
 import '@psic/backbone-hyperprior';
 import { intOption, numberOption, parse } from '../args.js';
 
 const HELP = `Usage: psic train --data DIR --out DIR [options]
+       psic train --recipe psic|naive|ugicm --target NAME (--data DIR | --captions FILE) --out DIR [--key-file F] [options]
 
 Train a learned image codec with the rate-distortion loss
 lambda * 255^2 * MSE + bpp on random crops of DIR. Checkpoints are written
 atomically every --checkpoint-every steps, so the run survives kill -9:
 start it again with --resume. Each step is logged to OUT/train.jsonl; the
 final weights go to OUT/model.safetensors (+ model.json sidecar).
+
+With --recipe, a conditional model (the codec + a CLTG adapter) is trained
+on image-text pairs against a semantic target, stage by stage:
+  psic   protected by default, full with the key (UAEO; stage 2 trains the decoder only)
+  naive  the same with the naive attack instead of UAEO (ablation)
+  ugicm  human by default, machine on request (global, then + instance-wise semantics)
+Start from a trained codec with --init (a shipped model name or a file):
+stage 1 then fine-tunes it instead of training from scratch.
 
 Options:
   --data DIR              training images (e.g. ../shared/data/imagenet-samples)
@@ -40,6 +53,21 @@ Options:
   --name NAME             model name written in the sidecar (default: the out folder's name)
   --backend NAME          auto, tensorflow, wasm, cpu
   -h, --help              show this help
+
+Recipe options:
+  --recipe NAME           psic, naive or ugicm
+  --target NAME           semantic target to attack / preserve (see the semantic target registry;
+                          "random" is a tiny random model for mechanism tests)
+  --target-options JSON   options for the target's factory
+  --key-file F            the owner's key (psic, naive); created with a random key when F does not exist.
+                          The key is never written into the model or the log
+  --captions FILE         captions.jsonl ({"image": PATH, "caption": TEXT} per line) instead of --data
+  --templates FILE        prompt templates for --data class folders (JSON array or one per line, "{}" = class)
+  --lambda-clip X         weight of the privacy / semantic term (default: the recipe's, 1)
+  --lambda-instance X     weight of the instance-wise term (ugicm; default 1)
+  --stage-steps A,B       steps per stage (default: the recipe's shares of --steps)
+  --condition-dim D       size of the condition vector (default 16)
+  --hidden H              width of the condition MLP (default 512)
 `;
 
 export async function trainCommand(argv: string[]): Promise<void> {
@@ -50,9 +78,15 @@ export async function trainCommand(argv: string[]): Promise<void> {
       data: str, out: str, arch: str, N: str, M: str, lambda: str, steps: str, batch: str, crop: str, lr: str, 'aux-lr': str,
       'checkpoint-every': str, val: str, clip: str, export: str, 'validate-every': str, 'val-images': str, 'val-crop': str, seed: str,
       resume: { type: 'boolean' }, init: str, name: str, backend: str,
+      recipe: str, target: str, 'target-options': str, 'key-file': str, captions: str, templates: str, 'lambda-clip': str, 'lambda-instance': str,
+      'stage-steps': str, 'condition-dim': str, hidden: str,
     },
     HELP,
   );
+  if (values.recipe !== undefined) return trainWithRecipe(values, getRecipe(String(values.recipe)));
+  for (const option of ['target', 'key-file', 'captions', 'templates', 'lambda-clip', 'lambda-instance', 'stage-steps', 'condition-dim', 'hidden']) {
+    if (values[option] !== undefined) throw new PsicError('USAGE', `--${option} needs --recipe\n\n${HELP}`);
+  }
   if (!values.data || !values.out) throw new PsicError('USAGE', `--data and --out are required\n\n${HELP}`);
   const backend = await selectBackend((values.backend as string | undefined) ?? 'auto');
   const architecture = String(values.arch ?? 'bmshj2018-hyperprior');
@@ -60,12 +94,13 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const model = backbones.get(architecture)(config) as unknown as TrainableCodec & { namedVariables(): Record<string, import('@tensorflow/tfjs-core').Variable> };
   const outDir = resolve(String(values.out));
   const resuming = values.resume === true && existsSync(join(outDir, 'checkpoint.safetensors'));
-  if (values.init && !resuming) {
-    await loadModuleWeights(String(values.init), model);
-    process.stderr.write(`initialised from ${values.init}\n`);
+  const initPath = values.init === undefined ? undefined : resolveInit(String(values.init));
+  if (initPath && !resuming) {
+    await loadModuleWeights(initPath, model);
+    process.stderr.write(`initialised from ${initPath}\n`);
   }
   // steps already in the initial weights, so the exported sidecar counts the whole training
-  const priorSteps = values.init && existsSync(sidecarPath(String(values.init))) ? Number((await readSidecar(sidecarPath(String(values.init)))).steps ?? 0) : 0;
+  const priorSteps = initPath && existsSync(sidecarPath(initPath)) ? Number((await readSidecar(sidecarPath(initPath))).steps ?? 0) : 0;
   const lambda = numberOption(values, 'lambda', 0.0067);
   const dataDir = String(values.data);
   const result = await train(model, {
@@ -99,6 +134,142 @@ export async function trainCommand(argv: string[]): Promise<void> {
     data: dataDir,
     ...exported,
     exported: exportBest ? 'best validation' : 'last step',
+    backend,
+    created: new Date().toISOString(),
+  });
+  process.stderr.write(`model written to ${saved.weightsPath} (sidecar ${saved.sidecarPath})\n`);
+}
+
+/** `--init`: a .safetensors path, or the name of a shipped model. */
+function resolveInit(value: string): string {
+  if (value.endsWith('.safetensors')) return value;
+  const shipped = join(modelsDir(), `${value}.safetensors`);
+  if (!existsSync(shipped)) throw new PsicError('UNKNOWN_MODEL', `--init ${value}: no such shipped model and not a .safetensors file`);
+  return shipped;
+}
+
+/** The adapter's identity for a run (salt included), kept in OUT so --resume rebuilds the same conditions. */
+const ADAPTER_STATE = 'adapter.json';
+
+async function trainWithRecipe(values: Record<string, string | boolean | undefined>, recipe: Recipe): Promise<void> {
+  if (!values.out) throw new PsicError('USAGE', `--out is required\n\n${HELP}`);
+  if (!values.data && !values.captions) throw new PsicError('USAGE', `--data DIR (class folders) or --captions FILE is required\n\n${HELP}`);
+  const needs = recipeNeeds(recipe);
+  if (needs.target && !values.target) throw new PsicError('USAGE', `recipe ${recipe.name} needs --target NAME\n\n${HELP}`);
+  if (needs.key && !values['key-file']) throw new PsicError('USAGE', `recipe ${recipe.name} needs --key-file F (created when missing)\n\n${HELP}`);
+  if (!needs.key && values['key-file']) throw new PsicError('USAGE', `recipe ${recipe.name} has no keyed mode; drop --key-file`);
+  const backend = await selectBackend((values.backend as string | undefined) ?? 'auto');
+  const outDir = resolve(String(values.out));
+  const resuming = values.resume === true && existsSync(join(outDir, 'checkpoint.safetensors'));
+
+  // the codec: the --init model's architecture (its weights, unless resuming), else --arch / --N / --M
+  const initPath = values.init === undefined ? undefined : resolveInit(String(values.init));
+  const initSidecar = initPath && existsSync(sidecarPath(initPath)) ? await readSidecar(sidecarPath(initPath)) : undefined;
+  const architecture = String(initSidecar?.architecture ?? values.arch ?? 'bmshj2018-hyperprior');
+  const config = (initSidecar?.config as BackboneConfig | undefined) ?? { N: intOption(values, 'N', 128), M: intOption(values, 'M', 192) };
+  if (initSidecar && (values.N !== undefined || values.M !== undefined || values.arch !== undefined)) {
+    throw new PsicError('USAGE', '--init fixes the architecture; drop --arch / --N / --M');
+  }
+  const backbone = backbones.get(architecture)(config);
+  if (initPath && !resuming) {
+    await loadModuleWeights(initPath, backbone as unknown as { namedVariables(): Record<string, Variable> });
+    process.stderr.write(`initialised the codec from ${initPath}\n`);
+  }
+
+  // the adapter: same salt and sizes on --resume
+  const statePath = join(outDir, ADAPTER_STATE);
+  let adapterOptions: { conditionDim: number; hidden: number; salt?: string };
+  if (resuming && existsSync(statePath)) {
+    adapterOptions = JSON.parse(await readFile(statePath, 'utf8'));
+  } else {
+    adapterOptions = { conditionDim: intOption(values, 'condition-dim', 16), hidden: intOption(values, 'hidden', 512) };
+  }
+  const model = new ConditionalSynthesis(backbone, {
+    modes: recipe.modes,
+    conditionDim: adapterOptions.conditionDim,
+    hidden: adapterOptions.hidden,
+    salt: adapterOptions.salt ? new Uint8Array(Buffer.from(adapterOptions.salt, 'hex')) : undefined,
+    seed: intOption(values, 'seed', 1, 0),
+  });
+  if (!adapterOptions.salt) {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(outDir, { recursive: true });
+    await writeFileAtomic(statePath, `${JSON.stringify({ ...adapterOptions, salt: Buffer.from(model.salt).toString('hex') }, null, 2)}\n`);
+  }
+
+  let key: Uint8Array | undefined;
+  if (needs.key) {
+    const keyFile = String(values['key-file']);
+    if (existsSync(keyFile)) key = await readKeyFile(keyFile);
+    else {
+      key = await createKeyFile(keyFile);
+      process.stderr.write(`created key file ${keyFile} with a random key: keep it secret; it is not stored in the model\n`);
+    }
+  }
+
+  let target;
+  if (values.target !== undefined) {
+    const name = String(values.target);
+    // the vision-language targets register themselves in @psic/vlp; load it only when asked for one of them
+    if (!semanticTargets.has(name)) await import('@psic/vlp');
+    let targetOptions: Record<string, unknown> | undefined;
+    if (values['target-options'] !== undefined) {
+      try {
+        targetOptions = JSON.parse(String(values['target-options']));
+      } catch (err) {
+        throw new PsicError('USAGE', `--target-options must be JSON (${(err as Error).message})`);
+      }
+    }
+    target = await semanticTargets.get(name)(targetOptions);
+  }
+
+  const stageSteps = values['stage-steps'] === undefined ? undefined : String(values['stage-steps']).split(',').map((v) => Number(v));
+  process.stderr.write('loading image-text pairs ...\n');
+  const data = await loadPairs({ data: values.data as string | undefined, captions: values.captions as string | undefined, templates: values.templates as string | undefined });
+  const crop = intOption(values, 'crop', 128);
+  const validation = values.val ? await loadValidation(String(values.val), intOption(values, 'val-images', 4, 0), intOption(values, 'val-crop', 256, 0)) : undefined;
+  const lambda = numberOption(values, 'lambda', 0.0067);
+  const lambdaClip = values['lambda-clip'] === undefined ? recipe.defaults.lambdaClip : numberOption(values, 'lambda-clip', 1);
+  const lambdaInstance = values['lambda-instance'] === undefined ? recipe.defaults.lambdaInstance : numberOption(values, 'lambda-instance', 1);
+  const dataName = String(values.captions ?? values.data);
+  const result = await trainRecipe(model, recipe, {
+    data,
+    outDir,
+    steps: intOption(values, 'steps', 10_000),
+    stageSteps,
+    lambda,
+    lambdaClip,
+    lambdaInstance,
+    batchSize: intOption(values, 'batch', 8),
+    crop,
+    learningRate: numberOption(values, 'lr', 1e-4),
+    auxLearningRate: numberOption(values, 'aux-lr', 1e-3),
+    checkpointEvery: intOption(values, 'checkpoint-every', 50),
+    validateEvery: intOption(values, 'validate-every', 500),
+    validation,
+    seed: intOption(values, 'seed', 1, 0),
+    resume: values.resume === true,
+    clipNorm: values.clip === undefined ? 1 : Number(values.clip),
+    key,
+    target,
+    meta: { recipe: recipe.name, architecture, config, adapter: model.describe(), backend, init: initPath, target: target?.name },
+  });
+  if (result.stopped) return;
+  const name = String(values.name ?? outDir.split('/').pop());
+  const priorSteps = Number(initSidecar?.steps ?? 0);
+  const saved = await saveConditionalModel(join(outDir, 'model.safetensors'), model, {
+    name,
+    recipe: recipe.name,
+    target: target?.name,
+    lambda,
+    lambdaClip,
+    ...(recipe.name === 'ugicm' ? { lambdaInstance } : {}),
+    data: dataName,
+    crop,
+    steps: result.step,
+    stages: result.stageFigures,
+    validation: result.lastValidation,
+    initialisedFrom: initPath ? { model: initSidecar?.name ?? initPath, fingerprint: initSidecar?.fingerprint, steps: priorSteps } : null,
     backend,
     created: new Date().toISOString(),
   });
