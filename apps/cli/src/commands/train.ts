@@ -8,6 +8,8 @@ import { ConditionalSynthesis, createKeyFile, readKeyFile, saveConditionalModel 
 import { BEST_FILE, getRecipe, loadPairs, loadValidation, recipeNeeds, train, trainRecipe, type Recipe, type TrainableCodec } from '@psic/train';
 import { modelsDir } from '@psic/zoo';
 import '@psic/backbone-hyperprior';
+import '@psic/backbone-checkerboard';
+import '@psic/backbone-channel';
 import { intOption, numberOption, parse } from '../args.js';
 
 const HELP = `Usage: psic train --data DIR --out DIR [options]
@@ -30,7 +32,8 @@ stage 1 then fine-tunes it instead of training from scratch.
 Options:
   --data DIR              training images (e.g. ../shared/data/imagenet-samples)
   --out DIR               checkpoint, log and exported model
-  --arch NAME             bmshj2018-hyperprior (default) or mbt2018-mean
+  --arch NAME             bmshj2018-hyperprior (default), mbt2018-mean, he2021-checkerboard or
+                          minnen2020-channel
   --N n --M m             channels (default 128 / 192)
   --lambda L              rate-distortion trade-off (default 0.0067; CompressAI q1..q4: 0.0018 0.0035 0.0067 0.013)
   --steps S               total steps (default 10000)
@@ -91,7 +94,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const backend = await selectBackend((values.backend as string | undefined) ?? 'auto');
   const architecture = String(values.arch ?? 'bmshj2018-hyperprior');
   const config = { N: intOption(values, 'N', 128), M: intOption(values, 'M', 192) };
-  const model = backbones.get(architecture)(config) as unknown as TrainableCodec & { namedVariables(): Record<string, import('@tensorflow/tfjs-core').Variable> };
+  const model = backbones.get(architecture)(config) as unknown as TrainableCodec & { config?: BackboneConfig; namedVariables(): Record<string, import('@tensorflow/tfjs-core').Variable> };
   const outDir = resolve(String(values.out));
   const resuming = values.resume === true && existsSync(join(outDir, 'checkpoint.safetensors'));
   const initPath = values.init === undefined ? undefined : resolveInit(String(values.init));
@@ -120,7 +123,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     seed: intOption(values, 'seed', 1, 0),
     resume: values.resume === true,
     clipNorm: values.clip === undefined ? 1 : Number(values.clip),
-    meta: { architecture, config, backend, init: values.init },
+    meta: { architecture, config: model.config ?? config, backend, init: values.init },
   });
   const name = String(values.name ?? outDir.split('/').pop());
   const exportBest = values.export !== 'last' && result.bestValidation !== undefined;
@@ -129,7 +132,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const saved = await saveModuleWeights(join(outDir, 'model.safetensors'), model, {
     name,
     architecture,
-    config,
+    config: model.config ?? config,
     lambda,
     data: dataDir,
     ...exported,
