@@ -6,6 +6,7 @@
  */
 import { PsicError } from '@psic/entropy';
 import { clipCommand } from './commands/clip.js';
+import { batchCommand } from './commands/batch.js';
 import { decodeCommand } from './commands/decode.js';
 import { demoCommand } from './commands/demo.js';
 import { encodeCommand } from './commands/encode.js';
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary
   models: { run: modelsCommand, summary: 'list the shipped models' },
   info: { run: infoCommand, summary: 'validate a .psic file and print its header' },
   import: { run: importCommand, summary: 'import a CompressAI checkpoint as a PSIC model (safe: no pickle code runs)' },
+  batch: { run: batchCommand, summary: 'queue a folder of images for the batch workers (BullMQ on Redis)' },
   clip: { run: clipCommand, summary: 'CLIP similarity of images and texts (logits, probabilities)' },
 };
 
