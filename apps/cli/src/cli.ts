@@ -27,6 +27,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary
   import: { run: importCommand, summary: 'import a CompressAI checkpoint as a PSIC model (safe: no pickle code runs)' },
   batch: { run: batchCommand, summary: 'queue a folder of images for the batch workers (BullMQ on Redis)' },
   clip: { run: clipCommand, summary: 'CLIP similarity of images and texts (logits, probabilities)' },
+  bavaft: { run: (argv) => import('./commands/bavaft.js').then((m) => m.bavaftCommand(argv)), summary: 'BAvAFT backdoor baseline: train a DCT trigger + codec, evaluate clean vs poisoned' },
 };
 
 const HELP = `Usage: psic <command> [options]
