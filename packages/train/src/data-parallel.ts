@@ -20,7 +20,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackboneConfig } from '@psic/core';
 import { PsicError, type SeededTrainingNoise } from '@psic/entropy';
-import { clipGradients, type Optimizers, type TrainableCodec } from './trainer.js';
+import { applyStep, type Optimizers, type TrainableCodec } from './trainer.js';
 import { shardGradients, type ShardFigures } from './shard-gradients.js';
 
 export interface DataParallelOptions {
@@ -91,29 +91,23 @@ export class DataParallelStepper {
     const theirs = await Promise.all(replies);
 
     // full-batch gradient = sum over shards of (shard size / n) * shard gradient
-    const grads: tf.NamedTensorMap = {};
-    const figures = { loss: 0, bpp: 0, mse: 0 };
+    const grads: Record<string, tf.Tensor> = {};
     const shares = bounds.map(([a, b]) => (b - a) / n);
+    const parts = [mine.grads, ...theirs.map((r) => r.grads!)];
     for (const [name, v] of Object.entries(this.opt.mainNamed)) {
+      if (!parts.some((p) => p[name])) continue;
       const sum = new Float32Array(v.size);
-      addScaled(sum, mine.grads[name]!.dataSync() as Float32Array, shares[0]!);
-      theirs.forEach((r, i) => addScaled(sum, r.grads![name]!, shares[i + 1]!));
+      parts.forEach((p, i) => {
+        const g = p[name];
+        if (g) addScaled(sum, g instanceof Float32Array ? g : (g.dataSync() as Float32Array), shares[i]!);
+      });
       grads[name] = tf.tensor(sum, v.shape);
     }
     tf.dispose(Object.values(mine.grads));
-    for (const key of ['loss', 'bpp', 'mse'] as const) {
-      figures[key] = shares[0]! * mine.figures[key] + theirs.reduce((s, r, i) => s + shares[i + 1]! * r.figures![key], 0);
-    }
-
-    const gradNorm = clipGradients(grads, clipNorm);
-    this.opt.main.apply(this.opt.mainNamed, grads);
-    const auxResult = tf.variableGrads(() => this.model.auxLoss(), Object.values(this.opt.auxNamed));
-    const auxByName: Record<string, tf.Tensor> = {};
-    for (const [name, v] of Object.entries(this.opt.auxNamed)) if (auxResult.grads[v.name]) auxByName[name] = auxResult.grads[v.name]!;
-    this.opt.aux.apply(this.opt.auxNamed, auxByName);
-    const auxLoss = auxResult.value.dataSync()[0]!;
-    tf.dispose([auxResult.value, ...Object.values(auxResult.grads), ...Object.values(grads)]);
-    return { ...figures, auxLoss, gradNorm };
+    const figures = { loss: 0, bpp: 0, mse: 0 };
+    const allFigures = [mine.figures, ...theirs.map((r) => r.figures!)];
+    for (const key of ['loss', 'bpp', 'mse'] as const) figures[key] = allFigures.reduce((s, f, i) => s + shares[i]! * f[key], 0);
+    return { ...figures, ...applyStep(this.model, this.opt, grads, clipNorm) };
   }
 
   async close(): Promise<void> {

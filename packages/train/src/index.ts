@@ -10,3 +10,5 @@ export * from './pairs.js';
 export * from './recipe-step.js';
 export * from './recipe-trainer.js';
 export * from './random-target.js';
+export * from './data-parallel.js';
+export * from './shard-gradients.js';

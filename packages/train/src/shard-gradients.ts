@@ -23,9 +23,8 @@ export function shardGradients(model: TrainableCodec, x: tf.Tensor4D, lambda: nu
     return rd.loss;
   }, Object.values(named));
   const byName: Record<string, tf.Tensor> = {};
-  for (const [name, v] of Object.entries(named)) {
-    byName[name] = grads[v.name] ?? tf.zerosLike(v);
-  }
+  // a variable the loss does not reach has no entry (Adam then leaves it alone)
+  for (const [name, v] of Object.entries(named)) if (grads[v.name]) byName[name] = grads[v.name]!;
   const figures = { loss: value.dataSync()[0]!, bpp: bpp!.dataSync()[0]!, mse: mse!.dataSync()[0]! };
   tf.dispose([value, bpp!, mse!]);
   return { grads: byName, figures };

@@ -9,13 +9,15 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { listImages, padReplicate, paddedSize, readImage, saveModuleWeights, type BlockHook, type RgbImage } from '@psic/core';
-import { rateDistortion } from '@psic/objectives';
 import { Adam } from './adam.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
 import { CropDataset } from './data.js';
 import { appendJsonl } from './jsonl.js';
 import { ProgressBar } from './progress.js';
 import { Rng } from './rng.js';
+import { DataParallelStepper, type DataParallelOptions } from './data-parallel.js';
+import { shardGradients } from './shard-gradients.js';
+import { PsicError, SeededTrainingNoise, setTrainingNoise } from '@psic/entropy';
 
 /** What the loop needs of a codec: the training forward, its variables, and the auxiliary loss. */
 export interface TrainableCodec {
@@ -49,6 +51,12 @@ export interface TrainOptions {
   /** extra JSON stored in the checkpoint and the log header (model config, backend, ...) */
   meta: Record<string, unknown>;
   log?: (line: string) => void;
+  /**
+   * Data-parallel training over this many threads (>= 2; see data-parallel.ts);
+   * `parallel` says how each worker rebuilds the model. Unset: one thread.
+   */
+  workers?: number;
+  parallel?: Omit<DataParallelOptions, 'workers' | 'seed'>;
 }
 
 export interface TrainResult {
@@ -78,6 +86,12 @@ export async function train(model: TrainableCodec, opts: TrainOptions): Promise<
   let bestObjective: number | undefined;
   let bestValidation: (ValidationFigures & { step: number }) | undefined;
 
+  // seeded per-sample noise: a run is reproducible, and data-parallel steps draw what one thread would
+  const noise = new SeededTrainingNoise(opts.seed);
+  const previousNoise = setTrainingNoise(noise);
+  let parallel: DataParallelStepper | undefined;
+  const workers = opts.workers ?? 1;
+
   const result = await runTrainingLoop(
     {
       named,
@@ -94,10 +108,22 @@ export async function train(model: TrainableCodec, opts: TrainOptions): Promise<
         data = await CropDataset.fromFolder(opts.dataDir, opts.crop);
         validation = opts.valDir ? await loadValidation(opts.valDir, opts.valImages, opts.valCrop) : [];
         log(`${data.size} training images, ${validation.length} validation images`);
+        if (workers > 1) {
+          if (!opts.parallel) throw new PsicError('USAGE', 'data-parallel training needs the architecture and modules to rebuild the model in each worker');
+          parallel = await DataParallelStepper.start(model, optimizers, noise, { ...opts.parallel, workers, seed: opts.seed });
+          log(`data-parallel: ${workers} threads, ${opts.batchSize} samples split between them`);
+        }
       },
-      step(rng) {
+      async step(rng, step) {
         const x = tf.tensor4d(data.sampleBatch(opts.batchSize, opts.crop, rng), [opts.batchSize, opts.crop, opts.crop, 3]);
-        const { loss, bpp, mse, auxLoss, gradNorm } = trainStep(model, x, opts.lambda, optimizers, opts.clipNorm);
+        let figures: { loss: number; bpp: number; mse: number; auxLoss: number; gradNorm: number };
+        if (parallel) {
+          figures = await parallel.step(x, opts.lambda, opts.clipNorm, step);
+        } else {
+          noise.beginStep(step, 0);
+          figures = trainStep(model, x, opts.lambda, optimizers, opts.clipNorm);
+        }
+        const { loss, bpp, mse, auxLoss, gradNorm } = figures;
         x.dispose();
         const psnr = -10 * Math.log10(mse);
         return { record: { loss, bpp, mse, psnr, aux: auxLoss, gradNorm }, bar: { loss, bpp, psnr } };
@@ -118,10 +144,18 @@ export async function train(model: TrainableCodec, opts: TrainOptions): Promise<
       endRecord: () => ({ lastValidation }),
     },
     { ...opts, startOptions: { ...opts, log: undefined } },
-  );
+  ).finally(async () => {
+    await parallel?.close();
+    setTrainingNoise(previousNoise);
+  });
   optimizers.main.dispose();
   optimizers.aux.dispose();
   return { step: result.step, lastValidation, bestValidation };
+}
+
+export interface StepOutcome {
+  record: Record<string, number>;
+  bar: Record<string, number>;
 }
 
 /** What a training run plugs into the shared loop: its variables, optimizers, data, one step, validation. */
@@ -139,7 +173,7 @@ export interface TrainingDriver {
   /** called before each step with the number of steps done */
   beforeStep?(step: number, log: (line: string) => void): void;
   /** one optimisation step: `record` goes to the JSONL log (needs `loss`), `bar` is smoothed onto the progress bar */
-  step(rng: Rng, step: number): { record: Record<string, number>; bar: Record<string, number> };
+  step(rng: Rng, step: number): StepOutcome | Promise<StepOutcome>;
   /** validation every `validateEvery` steps; the record goes to the log (undefined: nothing to validate) */
   validate?(step: number, log: (line: string) => void): Promise<Record<string, unknown> | undefined>;
   endRecord?(): Record<string, unknown>;
@@ -206,7 +240,7 @@ export async function runTrainingLoop(driver: TrainingDriver, opts: LoopOptions)
     while (step < opts.steps && !stopping) {
       driver.beforeStep?.(step, log);
       const t0 = performance.now();
-      const { record, bar: figures } = driver.step(rng, step);
+      const { record, bar: figures } = await driver.step(rng, step);
       step++;
       const seconds = (performance.now() - t0) / 1000;
       if (!Number.isFinite(record.loss)) throw new Error(`loss became ${record.loss} at step ${step}; lower the learning rate or resume from the last checkpoint`);
@@ -253,22 +287,23 @@ export function makeOptimizers(model: TrainableCodec, learningRate: number, auxL
 
 /** One optimisation step on batch `x`: rate-distortion gradient + Adam, then the auxiliary quantile step. */
 export function trainStep(model: TrainableCodec, x: tf.Tensor4D, lambda: number, opt: Optimizers, clipNorm = 1): { loss: number; bpp: number; mse: number; auxLoss: number; gradNorm: number } {
-  let bppT: tf.Scalar | undefined;
-  let mseT: tf.Scalar | undefined;
-  const { value, grads } = tf.variableGrads(() => {
-    const out = model.forward(x, { training: true });
-    const rd = rateDistortion(x, out.xHat, out.likelihoods, lambda);
-    bppT = tf.keep(rd.bpp);
-    mseT = tf.keep(rd.mse);
-    return rd.loss;
-  }, Object.values(opt.mainNamed));
+  const { grads, figures } = shardGradients(model, x, lambda, opt.mainNamed);
+  return { ...figures, ...applyStep(model, opt, grads, clipNorm) };
+}
+
+/**
+ * The update half of a step: clip the main gradients (keyed by the model's
+ * own names; disposed here), Adam on the main variables, then the auxiliary
+ * (quantile) step, which does not depend on the data.
+ */
+export function applyStep(model: TrainableCodec, opt: Optimizers, grads: Record<string, tf.Tensor>, clipNorm: number): { auxLoss: number; gradNorm: number } {
   const gradNorm = clipGradients(grads, clipNorm);
-  opt.main.apply(opt.mainNamed, byOwnName(opt.mainNamed, grads));
+  opt.main.apply(opt.mainNamed, grads);
   const auxResult = tf.variableGrads(() => model.auxLoss(), Object.values(opt.auxNamed));
   opt.aux.apply(opt.auxNamed, byOwnName(opt.auxNamed, auxResult.grads));
-  const [loss, bpp, mse, auxLoss] = [value, bppT!, mseT!, auxResult.value].map((t) => t.dataSync()[0]);
-  tf.dispose([value, bppT!, mseT!, auxResult.value, ...Object.values(grads), ...Object.values(auxResult.grads)]);
-  return { loss, bpp, mse, auxLoss, gradNorm };
+  const auxLoss = auxResult.value.dataSync()[0]!;
+  tf.dispose([auxResult.value, ...Object.values(grads), ...Object.values(auxResult.grads)]);
+  return { auxLoss, gradNorm };
 }
 
 /**

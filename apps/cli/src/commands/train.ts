@@ -10,6 +10,9 @@ import { modelsDir } from '@psic/zoo';
 import '@psic/backbone-hyperprior';
 import '@psic/backbone-checkerboard';
 import '@psic/backbone-channel';
+
+/** What a data-parallel worker imports to find every backbone in the registry. */
+const BACKBONE_MODULES = ['@psic/backbone-hyperprior', '@psic/backbone-checkerboard', '@psic/backbone-channel'];
 import { intOption, numberOption, parse } from '../args.js';
 
 const HELP = `Usage: psic train --data DIR --out DIR [options]
@@ -55,6 +58,8 @@ Options:
                           pass it again with --resume so the exported step count includes its steps
   --name NAME             model name written in the sidecar (default: the out folder's name)
   --backend NAME          auto, tensorflow, wasm, cpu
+  --workers K             data-parallel over K threads, each with half (1/K) of the batch and its own
+                          backend (plain rate-distortion training; default 1)
   -h, --help              show this help
 
 Recipe options:
@@ -80,7 +85,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     {
       data: str, out: str, arch: str, N: str, M: str, lambda: str, steps: str, batch: str, crop: str, lr: str, 'aux-lr': str,
       'checkpoint-every': str, val: str, clip: str, export: str, 'validate-every': str, 'val-images': str, 'val-crop': str, seed: str,
-      resume: { type: 'boolean' }, init: str, name: str, backend: str,
+      resume: { type: 'boolean' }, init: str, name: str, backend: str, workers: str,
       recipe: str, target: str, 'target-options': str, 'key-file': str, captions: str, templates: str, 'lambda-clip': str, 'lambda-instance': str,
       'stage-steps': str, 'condition-dim': str, hidden: str,
     },
@@ -91,6 +96,9 @@ export async function trainCommand(argv: string[]): Promise<void> {
     if (values[option] !== undefined) throw new PsicError('USAGE', `--${option} needs --recipe\n\n${HELP}`);
   }
   if (!values.data || !values.out) throw new PsicError('USAGE', `--data and --out are required\n\n${HELP}`);
+  const workers = intOption(values, 'workers', 1);
+  // each data-parallel thread runs its libtorch kernels single-threaded (the torch thread pool is per process)
+  if (workers > 1) process.env.PSIC_TORCH_THREADS = '1';
   const backend = await selectBackend((values.backend as string | undefined) ?? 'auto');
   const architecture = String(values.arch ?? 'bmshj2018-hyperprior');
   const config = { N: intOption(values, 'N', 128), M: intOption(values, 'M', 192) };
@@ -124,6 +132,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
     resume: values.resume === true,
     clipNorm: values.clip === undefined ? 1 : Number(values.clip),
     meta: { architecture, config: model.config ?? config, backend, init: values.init },
+    workers,
+    parallel: { architecture, config: model.config ?? config, modules: BACKBONE_MODULES, backend },
   });
   const name = String(values.name ?? outDir.split('/').pop());
   const exportBest = values.export !== 'last' && result.bestValidation !== undefined;
