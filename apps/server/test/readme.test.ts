@@ -14,7 +14,7 @@ it('README example encodes and decodes a photo', async () => {
   const dir = mkdtempSync(join(SERVER_ROOT, '.readme-'));
   try {
     writeFileSync(join(dir, 'example.mjs'), code!);
-    const { stdout } = await promisify(execFile)(process.execPath, [join(dir, 'example.mjs')], { cwd: SERVER_ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: 90_000 });
+    const { stdout } = await promisify(execFile)(process.execPath, [join(dir, 'example.mjs')], { cwd: SERVER_ROOT, env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }, timeout: 90_000 });
     expect(stdout.trim()).toMatch(/^200 0\.\d{4} 200 plain image\/png$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -14,7 +14,7 @@ it('README example runs', () => {
   try {
     const file = join(dir, 'example.mjs');
     writeFileSync(file, code!);
-    const out = execFileSync(process.execPath, [file], { encoding: 'utf8', env: { ...process.env, PSIC_TORCH: '0' }, stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync(process.execPath, [file], { encoding: 'utf8', env: { ...process.env, PSIC_TORCH: '0', FORCE_COLOR: '0', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
     expect(out.trim().split('\n').pop()).toBe('2 1 true');
   } finally {
     rmSync(dir, { recursive: true, force: true });
