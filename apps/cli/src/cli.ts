@@ -28,6 +28,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary
   batch: { run: batchCommand, summary: 'queue a folder of images for the batch workers (BullMQ on Redis)' },
   clip: { run: clipCommand, summary: 'CLIP similarity of images and texts (logits, probabilities)' },
   bavaft: { run: (argv) => import('./commands/bavaft.js').then((m) => m.bavaftCommand(argv)), summary: 'BAvAFT backdoor baseline: train a DCT trigger + codec, evaluate clean vs poisoned' },
+  'eval-privacy': { run: (argv) => import('./commands/eval-privacy.js').then((m) => m.evalPrivacyCommand(argv)), summary: 'PSIC privacy figures: plain / full / protected decodes vs a semantic target (accuracy, R@1, ASR)' },
+  'eval-machine': { run: (argv) => import('./commands/eval-machine.js').then((m) => m.evalMachineCommand(argv)), summary: 'UG-ICM figures: plain / human / machine decodes on unseen tasks (detection, faces, classes)' },
 };
 
 const HELP = `Usage: psic <command> [options]

@@ -1,3 +1,4 @@
 export * from './npm/index.js';
 export * from './clip/index.js';
 export { similarity, cosineLogits, l2Normalize, type SemanticTarget } from './target.js';
+export * from './detect/index.js';
