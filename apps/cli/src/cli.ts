@@ -24,6 +24,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary
   train: { run: trainCommand, summary: 'train a codec (checkpointed, resumable)' },
   models: { run: modelsCommand, summary: 'list the shipped models' },
   info: { run: infoCommand, summary: 'validate a .psic file and print its header' },
+  export: { run: (argv) => import('./commands/export.js').then((m) => m.exportCommand(argv)), summary: "write a model's float transforms as ONNX graphs" },
   import: { run: importCommand, summary: 'import a CompressAI checkpoint as a PSIC model (safe: no pickle code runs)' },
   batch: { run: batchCommand, summary: 'queue a folder of images for the batch workers (BullMQ on Redis)' },
   clip: { run: clipCommand, summary: 'CLIP similarity of images and texts (logits, probabilities)' },

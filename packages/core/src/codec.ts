@@ -23,6 +23,25 @@ export interface CodecModel {
   backbone: LicBackbone;
   /** 8-byte fingerprint of the weights, written into and checked against every stream */
   fingerprint: Uint8Array;
+  /**
+   * Where the float transforms run when not on tfjs (e.g. onnxruntime, from
+   * @psic/onnx). The entropy path is the backbone's either way, so a stream
+   * made with one runtime decodes to the same y-hat with the other.
+   */
+  runtime?: TransformRuntime;
+}
+
+/** Float transforms served by another runtime; the codec keeps the backbone's integer entropy path. */
+export interface TransformRuntime {
+  /**
+   * A stand-in for the backbone whose `compress(x)` (the backbone's own
+   * entropy coding) takes its float transforms from the runtime, computed for
+   * this padded image `x` (whose values `data` holds, NHWC, when given: saves
+   * reading them back from the tensor).
+   */
+  encoder(x: tf.Tensor4D, data?: Float32Array): Promise<LicBackbone>;
+  /** g_s on y-hat (hook after each block, as `LicBackbone.synthesis`): the unclipped padded image, NHWC, batch 1. */
+  synthesize(yHat: tf.Tensor4D, hook?: BlockHook): Promise<{ data: Float32Array; height: number; width: number }>;
 }
 
 export async function encodeImage(model: CodecModel, img: RgbImage, limits: ContainerLimits = DEFAULT_CODEC_LIMITS): Promise<Uint8Array> {
@@ -32,9 +51,11 @@ export async function encodeImage(model: CodecModel, img: RgbImage, limits: Cont
   }
   const ph = paddedSize(img.height);
   const pw = paddedSize(img.width);
-  const x = tf.tensor4d(padReplicate(img.data, img.height, img.width, 3, ph, pw), [1, ph, pw, 3]);
+  const padded = padReplicate(img.data, img.height, img.width, 3, ph, pw);
+  const x = tf.tensor4d(padded, [1, ph, pw, 3]);
   try {
-    const sections = await model.backbone.compress(x);
+    const coder = model.runtime ? await model.runtime.encoder(x, padded) : model.backbone;
+    const sections = await coder.compress(x);
     return writeContainer({
       backbone: model.backbone.name,
       fingerprint: model.fingerprint,
@@ -68,10 +89,20 @@ export function synthesizeImage(model: CodecModel, yHat: tf.Tensor4D, height: nu
   return { height, width, data };
 }
 
+/** As `synthesizeImage`, on the model's runtime when it has one (else tfjs). */
+export async function synthesizeImageAsync(model: CodecModel, yHat: tf.Tensor4D, height: number, width: number, hook?: BlockHook): Promise<RgbImage> {
+  if (!model.runtime) return synthesizeImage(model, yHat, height, width, hook);
+  const out = await model.runtime.synthesize(yHat, hook);
+  if (out.height < height || out.width < width) throw new Error(`synthesis gave ${out.height}x${out.width}, smaller than the ${height}x${width} image`);
+  const data = crop(out.data, out.width, 3, height, width);
+  for (let i = 0; i < data.length; i++) data[i] = Math.min(1, Math.max(0, data[i])); // as tf.clipByValue (NaN stays NaN)
+  return { height, width, data };
+}
+
 export async function decodeImage(model: CodecModel, bytes: Uint8Array, opts: { hook?: BlockHook; limits?: ContainerLimits } = {}): Promise<RgbImage> {
   const { yHat, height, width } = await decodeLatent(model, bytes, opts.limits);
   try {
-    return synthesizeImage(model, yHat, height, width, opts.hook);
+    return await synthesizeImageAsync(model, yHat, height, width, opts.hook);
   } finally {
     yHat.dispose();
   }

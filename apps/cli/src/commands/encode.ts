@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { encodeImage, readImage, writeFileAtomic } from '@psic/core';
 import { bitsPerPixel } from '@psic/eval';
 import { parse, requirePositionals } from '../args.js';
-import { loadCliModel, MODEL_OPTIONS, MODEL_HELP } from '../model-options.js';
+import { loadCliModel, MODEL_OPTIONS, MODEL_HELP, runtimeOption } from '../model-options.js';
 import { report } from '../output.js';
 
 const HELP = `Usage: psic encode IN OUT.psic [options]
@@ -30,6 +30,7 @@ export async function encodeCommand(argv: string[]): Promise<void> {
     input,
     output,
     model: model.name,
+    runtime: runtimeOption(values),
     width: img.width,
     height: img.height,
     bytes: size,

@@ -1,9 +1,10 @@
 import { basename } from 'node:path';
-import { listImages, readImage, selectBackend } from '@psic/core';
+import { listImages, readImage } from '@psic/core';
 import { evaluateLearned, evaluateReference, summarise, type ImageFigures, type ReferenceCodec } from '@psic/eval';
 import { PsicError } from '@psic/entropy';
 import { DEFAULT_MODEL, loadModel } from '@psic/zoo';
 import { intOption, parse } from '../args.js';
+import { RUNTIME_OPTIONS, selectCliBackend, withCliRuntime } from '../model-options.js';
 import { table } from '../output.js';
 
 const HELP = `Usage: psic eval --data DIR [options]
@@ -18,6 +19,8 @@ Options:
                        quality whose bpp is closest to each model's bpp on that image
   --limit N            only the first N images (sorted by name)
   --backend NAME       tensor backend: auto, tensorflow, wasm, cpu
+  --runtime NAME       where the float transforms run: onnx (default) or tfjs (or PSIC_RUNTIME)
+  --threads N          onnxruntime threads (default: all cores)
   --json               print JSON (per-image rows and the summary) instead of tables
   -h, --help           show this help
 `;
@@ -25,14 +28,14 @@ Options:
 export async function evalCommand(argv: string[]): Promise<void> {
   const { values } = parse(
     argv,
-    { data: { type: 'string' }, model: { type: 'string', short: 'm' }, compare: { type: 'string' }, limit: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' } },
+    { data: { type: 'string' }, model: { type: 'string', short: 'm' }, compare: { type: 'string' }, limit: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' }, ...RUNTIME_OPTIONS },
     HELP,
   );
   if (!values.data) throw new PsicError('USAGE', `--data DIR is required\n\n${HELP}`);
   const compare = values.compare ? String(values.compare).split(',') : [];
   for (const c of compare) if (c !== 'jpeg' && c !== 'webp') throw new PsicError('USAGE', `--compare takes jpeg and/or webp, not "${c}"`);
-  await selectBackend((values.backend as string | undefined) ?? 'auto');
-  const models = await Promise.all(String(values.model ?? DEFAULT_MODEL).split(',').map((m) => loadModel(m)));
+  await selectCliBackend(values); // a bad --runtime fails here, before any loading
+  const models = await Promise.all(String(values.model ?? DEFAULT_MODEL).split(',').map(async (m) => withCliRuntime(await loadModel(m), values)));
   let files = await listImages(String(values.data));
   if (values.limit !== undefined) files = files.slice(0, intOption(values, 'limit', files.length));
 
