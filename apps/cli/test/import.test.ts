@@ -5,8 +5,9 @@
  * imported backbone decodes in process; broken, mismatched or malicious
  * checkpoints are refused with a typed one-line error and leave no files.
  *
- * Not covered here yet: the PSIC fine-tune of an imported model and its keyed
- * decode (needs the CLTG adapter's training path).
+ * An imported model is then wrapped like any other: a few PSIC fine-tune
+ * steps from it (--init), and the one stream decodes to the protected image
+ * without the key and to the full image with it.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -122,6 +123,34 @@ describe('psic import --from compressai', () => {
     expect(worst).toBeLessThanOrEqual(1 / 255 + 1e-6);
     imported.backbone.dispose?.();
   });
+
+  it('fine-tunes an imported model into a PSIC model whose stream decodes protected, and full with the key', async () => {
+    const checkpoint = `${FIXTURES}bmshj2018-hyperprior/checkpoint.pth.tar`;
+    const base = join(dir, 'imported');
+    expect((await psic('import', '--from', 'compressai', checkpoint, base)).code).toBe(0);
+    const pairs = fileURLToPath(new URL('../../../packages/cltg/test/fixtures/pairs', import.meta.url));
+    const run = join(dir, 'psic-run');
+    const key = join(dir, 'owner.key');
+    const train = await psic('train', '--recipe', 'psic', '--target', 'random', '--data', pairs, '--out', run, '--key-file', key,
+      '--init', `${base}.safetensors`, '--crop', '64', '--batch', '2', '--steps', '4', '--stage-steps', '3,1', '--condition-dim', '4', '--hidden', '16');
+    expect(train.code, train.stderr).toBe(0);
+    const model = join(run, 'model.safetensors');
+    expect(JSON.parse(readFileSync(join(run, 'model.json'), 'utf8'))).toMatchObject({ architecture: 'bmshj2018-hyperprior', config: { N: 16, M: 24 } });
+
+    const stream = join(dir, 'psic.psic');
+    expect((await psic('encode', photo, stream, '--model', model)).code).toBe(0);
+    const [protectedPng, fullPng] = [join(dir, 'protected.png'), join(dir, 'full.png')];
+    const plain = await psic('decode', stream, protectedPng, '--model', model, '--json');
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout).mode).toBe('protected');
+    const keyed = await psic('decode', stream, fullPng, '--model', model, '--key-file', key, '--json');
+    expect(keyed.code, keyed.stderr).toBe(0);
+    expect(JSON.parse(keyed.stdout).mode).toBe('full');
+    const [a, b] = [await readImage(protectedPng), await readImage(fullPng)];
+    expect(a.width).toBe(96);
+    // the two modes are different decodings of one stream (the adapter's biases differ per condition)
+    expect(a.data.some((v, i) => v !== b.data[i])).toBe(true);
+  }, 180_000);
 
   it('takes --arch, an OUT_MODEL ending in .safetensors, --name, and the bare zoo-named state dict', async () => {
     // in process: the same command code the binary runs
