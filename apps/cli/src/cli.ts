@@ -28,6 +28,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary
   import: { run: importCommand, summary: 'import a CompressAI checkpoint as a PSIC model (safe: no pickle code runs)' },
   batch: { run: batchCommand, summary: 'queue a folder of images for the batch workers (BullMQ on Redis)' },
   clip: { run: clipCommand, summary: 'CLIP similarity of images and texts (logits, probabilities)' },
+  'zero-shot': { run: (argv) => import('./commands/zero-shot.js').then((m) => m.zeroShotCommand(argv)), summary: 'zero-shot top-1 of a semantic target on CIFAR-10 (prompt ensembling)' },
   bavaft: { run: (argv) => import('./commands/bavaft.js').then((m) => m.bavaftCommand(argv)), summary: 'BAvAFT backdoor baseline: train a DCT trigger + codec, evaluate clean vs poisoned' },
   'eval-privacy': { run: (argv) => import('./commands/eval-privacy.js').then((m) => m.evalPrivacyCommand(argv)), summary: 'PSIC privacy figures: plain / full / protected decodes vs a semantic target (accuracy, R@1, ASR)' },
   'eval-machine': { run: (argv) => import('./commands/eval-machine.js').then((m) => m.evalMachineCommand(argv)), summary: 'UG-ICM figures: plain / human / machine decodes on unseen tasks (detection, faces, classes)' },
