@@ -7,10 +7,11 @@
  *
  *   node tools/vlp/inhouse-imagenet-check.mjs [--weights path] [--backend wasm]
  *
- * Two ways in: "direct" (embedImages on the full-size photo: centre square,
- * antialiased shrink to the 64-pixel input) and "via32" (the photo first
- * shrunk to 32x32 like a CIFAR image, then handed over), which tells whether
- * the 64-pixel input's extra detail helps or hurts a model that only saw
+ * Two ways in: "asShipped" (embedImages on the full-size photo: centre
+ * square, antialiased shrink to 32x32 -- config.image.resolution -- then up
+ * to the 64-pixel input, as the training images were made) and "fullDetail"
+ * (the centre square shrunk straight to 64x64 and fed to the image tower),
+ * which tells whether 64-pixel detail helps or hurts a model that only saw
  * upsampled 32-pixel images. ImageNet-1k has no deer class, so 9 classes.
  * Prints one JSON line.
  */
@@ -19,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { readImageRgb8, selectBackend } from '@psic/core';
-import { CIFAR10_CLASSES, CIFAR10_HELD_OUT_TEMPLATES, loadInhouseTarget, readPromptSet, resizeToSquareArray, splitTemplates, zeroShotClassifier } from '@psic/vlp';
+import { CIFAR10_CLASSES, CIFAR10_HELD_OUT_TEMPLATES, loadInhouseTarget, readPromptSet, resizeToSquare, splitTemplates, zeroShotClassifier } from '@psic/vlp';
 
 const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 /** ImageNet-1k class index -> CIFAR-10 class (CIFAR's automobile excludes pickups, its truck means big trucks). */
@@ -52,20 +53,18 @@ const picked = Object.entries(labels)
   .filter(([, v]) => IMAGENET_TO_CIFAR.has(v.classIndex))
   .map(([file, v]) => ({ file, label: CIFAR10_CLASSES.indexOf(IMAGENET_TO_CIFAR.get(v.classIndex)) }));
 
-const hits = { direct: new Array(10).fill(0), via32: new Array(10).fill(0) };
+const hits = { asShipped: new Array(10).fill(0), fullDetail: new Array(10).fill(0) };
 const counts = new Array(10).fill(0);
 for (const { file, label } of picked) {
   const img = await readImageRgb8(join(folder, file));
-  const floats = Float32Array.from(img.rgb, (v) => v / 255);
-  const small = resizeToSquareArray(floats, 1, img.height, img.width, 3, 32);
-  const [direct, via32] = tf.tidy(() =>
-    [tf.tensor4d(floats, [1, img.height, img.width, 3]), tf.tensor4d(small, [1, 32, 32, 3])].map(
-      (x) => tf.argMax(tf.matMul(model.embedImages(x), classifier, false, true), 1).dataSync()[0],
-    ),
-  );
+  const [asShipped, fullDetail] = tf.tidy(() => {
+    const x = tf.tensor4d(Float32Array.from(img.rgb, (v) => v / 255), [1, img.height, img.width, 3]);
+    const full = model.visual.apply(resizeToSquare(x, model.inputSize), false);
+    return [model.embedImages(x), full].map((e) => tf.argMax(tf.matMul(e, classifier, false, true), 1).dataSync()[0]);
+  });
   counts[label]++;
-  if (direct === label) hits.direct[label]++;
-  if (via32 === label) hits.via32[label]++;
+  if (asShipped === label) hits.asShipped[label]++;
+  if (fullDetail === label) hits.fullDetail[label]++;
 }
 const summary = (h) => {
   const present = counts.map((n, c) => [n, c]).filter(([n]) => n > 0);
@@ -76,7 +75,7 @@ const summary = (h) => {
   };
 };
 process.stdout.write(
-  `${JSON.stringify({ images: picked.length, perClassCounts: Object.fromEntries(counts.map((n, c) => [CIFAR10_CLASSES[c], n]).filter(([, n]) => n)), direct: summary(hits.direct), via32: summary(hits.via32) })}\n`,
+  `${JSON.stringify({ images: picked.length, perClassCounts: Object.fromEntries(counts.map((n, c) => [CIFAR10_CLASSES[c], n]).filter(([, n]) => n)), resolution: model.config.image.resolution, asShipped: summary(hits.asShipped), fullDetail: summary(hits.fullDetail) })}\n`,
 );
 classifier.dispose();
 model.dispose();

@@ -42,7 +42,10 @@ const size = (await stat(source)).size;
 if (size >= 20 * 1024 * 1024) throw new Error(`${source} is ${size} bytes; shipped weights must stay under 20 MB`);
 await mkdir(dirname(target), { recursive: true });
 await copyFile(source, target);
-await copyFile(sidecarPath(source), sidecarPath(target));
+const trained = await readSidecar(sidecarPath(source));
+// Runs started before config.image.resolution existed trained on 32-pixel CIFAR upsampled to 64 all the same.
+if (trained.config?.image && trained.config.image.resolution === undefined) trained.config.image.resolution = 32;
+await writeSidecar(sidecarPath(target), trained);
 
 const model = await loadInhouseTarget(target);
 const prompts = await readPromptSet('CIFAR10');

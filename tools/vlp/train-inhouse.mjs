@@ -176,7 +176,7 @@ function trainStep() {
   const select = new Float32Array(B * distinct.length);
   batchCaptions.forEach((c, b) => (select[b * distinct.length + distinct.indexOf(c.text)] = 1));
   const size = config.image.inputSize;
-  const pixels = resizeToSquareArray(augmentBatch(train, indices, rng), B, train.side, train.side, 3, size);
+  const pixels = resizeToSquareArray(augmentBatch(train, indices, rng), B, train.side, train.side, 3, size, config.image.resolution);
 
   const x = tf.tensor4d(pixels, [B, size, size, 3]);
   const selectT = tf.tensor2d(select, [B, distinct.length]);

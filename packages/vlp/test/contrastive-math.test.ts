@@ -140,12 +140,28 @@ describe('resize to the input size', () => {
     for (const v of flat.dataSync()) expect(v).toBeCloseTo(0.25, 5);
     // left and right 10 columns are outside the centre 30x30 square: changing them changes nothing
     const base = tf.randomUniform([1, 30, 50, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
-    const edited = tf.concat([tf.zeros([1, 30, 10, 3]), base.slice([0, 0, 10, 0], [1, 30, 30, 3]), tf.ones([1, 30, 10, 3])], 2) as tf.Tensor4D;
+    const edited = tf.concat([tf.zeros([1, 30, 10, 3]), tf.slice(base, [0, 0, 10, 0], [1, 30, 30, 3]), tf.ones([1, 30, 10, 3])], 2) as tf.Tensor4D;
     expect(Array.from(resizeToSquare(edited, 16).dataSync())).toEqual(Array.from(resizeToSquare(base, 16).dataSync()));
     const x = tf.randomUniform([2, 20, 28, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
     const a = resizeToSquare(x, 40).dataSync();
     const b = resizeToSquareArray(x.dataSync() as Float32Array, 2, 20, 28, 3, 40);
     for (let i = 0; i < a.length; i += 37) expect(a[i]).toBeCloseTo(b[i]!, 5);
+  });
+
+  it('through a smaller square keeps only that detail: a 64-pixel image reads as its 32-pixel version upsampled', () => {
+    const big = tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 15) as tf.Tensor4D;
+    const small = resizeToSquare(big, 32);
+    const a = resizeToSquare(big, 64, 32).dataSync();
+    const b = resizeToSquare(small, 64).dataSync();
+    for (let i = 0; i < a.length; i += 17) expect(a[i]).toBeCloseTo(b[i]!, 5);
+    // and it is not the identity: the detail above 32 pixels is gone
+    const original = big.dataSync();
+    expect(Math.max(...Array.from(a, (v, i) => Math.abs(v - original[i]!)))).toBeGreaterThan(0.1);
+    // a 32-pixel input goes through unchanged, then up: the training images' path
+    const c = resizeToSquare(small, 64, 32).dataSync();
+    for (let i = 0; i < c.length; i += 17) expect(c[i]).toBeCloseTo(b[i]!, 5);
+    const arr = resizeToSquareArray(big.dataSync() as Float32Array, 1, 64, 64, 3, 64, 32);
+    for (let i = 0; i < arr.length; i += 17) expect(arr[i]).toBeCloseTo(a[i]!, 5);
   });
 
   it('has the gradient of its values (checked along a random direction)', () => {

@@ -17,6 +17,7 @@ import {
   UNKNOWN_ROW,
   loadInhouseTarget,
   parseInhouseConfig,
+  resizeToSquare,
   saveInhouseTarget,
   type InhouseConfig,
 } from '../src/index.js';
@@ -28,7 +29,7 @@ const captions = ['a photo of a cat.', 'a photo of the dog.', 'a bad photo of a 
 
 function smallConfig(vocabSize: number): InhouseConfig {
   return {
-    image: { inputSize: 16, stemChannels: 8, widths: [8, 16], blocksPerStage: 1, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
+    image: { inputSize: 16, resolution: 16, stemChannels: 8, widths: [8, 16], blocksPerStage: 1, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
     text: { contextLength: L, width: 16, layers: 1, heads: 2, mlpRatio: 2, vocabSize },
     embedDim: 12,
   };
@@ -56,6 +57,17 @@ describe('in-house towers', () => {
     expect(a!.reduce((s, x, i) => s + x * b![i]!, 0) / (norm(a!) * norm(b!))).toBeLessThan(0.999);
     expect(model.logitScale).toBeCloseTo(1 / 0.07, 4);
     expect(() => model.embedImages(tf.zeros([1, 8, 8, 1]) as tf.Tensor4D)).toThrow(PsicError);
+    model.dispose();
+  });
+
+  it('read only config.image.resolution worth of detail', () => {
+    const config = { ...smallConfig(vocab.size) };
+    config.image = { ...config.image, resolution: 8 };
+    const model = new InhouseClip(config, tokenizer, { vocabulary: vocab, seed: 3 });
+    const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 31) as tf.Tensor4D;
+    const direct = model.embedImages(x).dataSync();
+    const viaSmall = model.embedImages(resizeToSquare(x, 8)).dataSync();
+    for (let i = 0; i < direct.length; i++) expect(direct[i]).toBeCloseTo(viaSmall[i]!, 4);
     model.dispose();
   });
 

@@ -69,7 +69,10 @@ export class InhouseClip implements SemanticTarget {
     this.vocab = this.text.vocabulary();
   }
 
-  /** Differentiable: NHWC [n, H, W, 3] in [0, 1], any size -> unnormalised embeddings [n, embedDim] (inference statistics). */
+  /**
+   * Differentiable: NHWC [n, H, W, 3] in [0, 1], any size -> unnormalised embeddings [n, embedDim]
+   * (inference statistics). The centre square is brought to config.image.resolution, then to inputSize.
+   */
   embedImages(x: tf.Tensor4D): tf.Tensor2D {
     return this.forwardImages(x, false);
   }
@@ -78,7 +81,7 @@ export class InhouseClip implements SemanticTarget {
   forwardImages(x: tf.Tensor4D, training: boolean): tf.Tensor2D {
     this.check();
     if (x.rank !== 4 || x.shape[3] !== 3) throw new PsicError('BAD_IMAGE', `expected an NHWC RGB batch, got shape [${x.shape}]`);
-    return tf.tidy(() => this.visual.apply(resizeToSquare(x, this.inputSize), training));
+    return tf.tidy(() => this.visual.apply(resizeToSquare(x, this.inputSize, this.config.image.resolution), training));
   }
 
   /** Texts -> unnormalised embeddings [n, embedDim]. */

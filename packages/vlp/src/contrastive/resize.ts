@@ -2,8 +2,10 @@
  * Differentiable resize of any NHWC batch to a square input: centre crop to
  * the largest square (CLIP's preprocessing keeps the middle too), then a
  * separable triangle filter widened by the shrink factor (antialiased, like
- * Pillow's bilinear), applied as two matrix products. Upsampling reduces to
- * bilinear interpolation with half-pixel centres.
+ * Pillow's bilinear), optionally through a smaller square first (the
+ * in-house model reads 32-pixel detail on a 64-pixel input), all folded
+ * into one matrix per axis and applied as two matrix products. Upsampling
+ * reduces to bilinear interpolation with half-pixel centres.
  *
  * Why not tf.image.resizeBilinear: it aliases when shrinking a large decode
  * to 64 pixels, and in tfjs 4.22 its gradient ignores halfPixelCenters, so
@@ -50,15 +52,39 @@ export function resampleMatrix(inSize: number, outSize: number, start = 0, lengt
   return m;
 }
 
-/** x [n, h, w, c] -> [n, size, size, c]: centre square crop, then antialiased resampling. Identity when already size x size. */
-export function resizeToSquare(x: tf.Tensor4D, size: number): tf.Tensor4D {
+/**
+ * [size, inSize] matrix: centre `side` window of an axis of `inSize`, resampled
+ * to `size`, through `via` samples first when given (a low-pass: the detail
+ * left is what `via` samples hold).
+ */
+export function squareResizeMatrix(inSize: number, side: number, size: number, via?: number): Float32Array {
+  const direct = resampleMatrix(inSize, via ?? size, Math.floor((inSize - side) / 2), side);
+  if (via === undefined || via === size) return direct;
+  const up = resampleMatrix(via, size);
+  const out = new Float32Array(size * inSize);
+  for (let i = 0; i < size; i++) {
+    for (let k = 0; k < via; k++) {
+      const w = up[i * via + k]!;
+      if (w === 0) continue;
+      for (let j = 0; j < inSize; j++) out[i * inSize + j]! += w * direct[k * inSize + j]!;
+    }
+  }
+  return out;
+}
+
+/**
+ * x [n, h, w, c] -> [n, size, size, c]: centre square crop, antialiased
+ * resampling (through `via` x `via` first when given). Identity when x is
+ * already size x size and there is no narrower `via`.
+ */
+export function resizeToSquare(x: tf.Tensor4D, size: number, via?: number): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   if (h < 1 || w < 1) throw new PsicError('BAD_IMAGE', `cannot resize an empty image (${h}x${w})`);
-  if (h === size && w === size) return x;
+  if (h === size && w === size && (via === undefined || via >= size)) return x;
   const side = Math.min(h, w);
   return tf.tidy((): tf.Tensor4D => {
-    const ry = tf.tensor2d(resampleMatrix(h, size, Math.floor((h - side) / 2), side), [size, h]);
-    const rx = tf.tensor2d(resampleMatrix(w, size, Math.floor((w - side) / 2), side), [size, w]);
+    const ry = tf.tensor2d(squareResizeMatrix(h, side, size, via), [size, h]);
+    const rx = tf.tensor2d(squareResizeMatrix(w, side, size, via), [size, w]);
     // Rows: Ry [size, h] · x as [h, n·w·c] -> [size, n, w, c]. (Products as 1x1 convolutions, see matMulAsConv.)
     const rows = tf.reshape(matMulAsConv(ry, tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [h, n * w * c]) as tf.Tensor2D), [size, n, w, c]);
     // Columns: Rx [size, w] · [w, size·n·c] -> [size(w), size(h), n, c].
@@ -69,12 +95,12 @@ export function resizeToSquare(x: tf.Tensor4D, size: number): tf.Tensor4D {
 }
 
 /** The same resize on plain NHWC floats (data pipelines: no tensors, no tape). */
-export function resizeToSquareArray(x: Float32Array, n: number, h: number, w: number, c: number, size: number): Float32Array {
+export function resizeToSquareArray(x: Float32Array, n: number, h: number, w: number, c: number, size: number, via?: number): Float32Array {
   if (x.length !== n * h * w * c) throw new RangeError(`expected ${n}x${h}x${w}x${c} values, got ${x.length}`);
-  if (h === size && w === size) return x;
+  if (h === size && w === size && (via === undefined || via >= size)) return x;
   const side = Math.min(h, w);
-  const ry = resampleMatrix(h, size, Math.floor((h - side) / 2), side);
-  const rx = resampleMatrix(w, size, Math.floor((w - side) / 2), side);
+  const ry = squareResizeMatrix(h, side, size, via);
+  const rx = squareResizeMatrix(w, side, size, via);
   const rows = new Float32Array(n * size * w * c);
   for (let b = 0; b < n; b++) {
     for (let i = 0; i < size; i++) {
