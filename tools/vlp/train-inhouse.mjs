@@ -6,7 +6,11 @@
  *
  *   (cd packages/vlp && npx tsup)    # the script runs the built package
  *   PSIC_TORCH_THREADS=1 nohup node tools/vlp/train-inhouse.mjs --out runs/inhouse-cifar \
- *       --steps 2000 --resume > runs/inhouse-cifar.log 2>&1 &
+ *       --steps 4500 --resume > runs/inhouse-cifar/train.log 2>&1 &
+ *
+ * (The shipped model: planned --steps 1500, resumed with --steps 3000 at
+ * step 1050 and --steps 4500 at step 3000; a resume with a new total
+ * stretches the cosine and is recorded in the sidecar's training.schedule.)
  *
  * Options: --data <cifar10-jpeg.tar> --out <dir> --steps N --batch 128
  *   --lr 2e-3 --warmup 100 --weight-decay 0.05 --token-dropout 0.1
@@ -237,7 +241,7 @@ function parseArgs(argv) {
   const o = {
     data: resolve(root, '..', 'shared', 'data', 'cifar10-jpeg.tar'),
     out: resolve(root, 'runs', 'inhouse-cifar'),
-    steps: 2000,
+    steps: 4500,
     batch: 128,
     lr: 2e-3,
     warmup: 100,
