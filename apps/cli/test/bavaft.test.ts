@@ -4,32 +4,21 @@
  * codec that `psic encode` takes as a normal model plus a trigger network;
  * eval reports both encodes of every image; bad input is a typed error.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoImage } from '../src/demo-image.js';
+import { runCli } from './run-cli.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const TINY = fileURLToPath(new URL('../../../packages/baselines/test/fixtures/tiny-codec.safetensors', import.meta.url));
-const run = promisify(execFile);
 let dir: string;
 let data: string;
 let out: string;
 
-async function psic(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, PSIC_BACKEND: 'cpu' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const psic = (...args: string[]) => runCli(args);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'psic-cli-bavaft-'));

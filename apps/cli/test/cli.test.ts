@@ -4,35 +4,23 @@
  * corrupt or foreign .psic, wrong model) as one-line typed errors, with no
  * output file left behind.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveModuleWeights, selectBackend } from '@psic/core';
 import { writeContainer } from '@psic/entropy';
 import { Hyperprior } from '@psic/backbone-hyperprior';
 import { demoImage } from '../src/demo-image.js';
+import { runCli } from './run-cli.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-const run = promisify(execFile);
 let dir: string;
 let modelA: string;
 let modelB: string;
 let photo: string;
 
-async function psic(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, PSIC_BACKEND: 'cpu' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const psic = (...args: string[]) => runCli(args);
 
 async function saveModel(name: string): Promise<string> {
   const model = new Hyperprior({ N: 8, M: 12, architecture: 'bmshj2018-hyperprior' });

@@ -3,30 +3,18 @@
  * model (its modes stand in for human / machine: the command decodes any
  * modes a model has) and the real npm models on two shared sets.
  */
-import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runCli } from './run-cli.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../../../packages/cltg/test/fixtures/', import.meta.url));
 const MODEL = join(FIXTURES, 'psic-tiny.safetensors');
 const KEY = join(FIXTURES, 'psic-tiny.key');
 const PAIRS = join(FIXTURES, 'pairs');
 const CELEBA = resolve(FIXTURES, '../../../../../shared/data/celeba-sample');
-const run = promisify(execFile);
 
-async function psic(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    // wasm: the npm models take ~0.1 s per picture there, seconds on the cpu backend
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, PSIC_BACKEND: 'wasm', PSIC_RUNTIME: 'tfjs' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const psic = (...args: string[]) => runCli(args, { PSIC_BACKEND: 'wasm', PSIC_RUNTIME: 'tfjs' });
 
 describe('psic eval-machine', () => {
   it('scores every decode of one bitstream on detection, faces and zero-shot, per data set', async () => {

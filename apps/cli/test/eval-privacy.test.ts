@@ -3,29 +3,18 @@
  * model and its four CIFAR pictures (packages/cltg/test/fixtures), against
  * the 'random' target the model was trained with and the tiny golden CLIP.
  */
-import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runCli } from './run-cli.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../../../packages/cltg/test/fixtures/', import.meta.url));
 const MODEL = join(FIXTURES, 'psic-tiny.safetensors');
 const KEY = join(FIXTURES, 'psic-tiny.key');
 const PAIRS = join(FIXTURES, 'pairs');
 const CLIP = resolve(FIXTURES, '../../../../../shared/fixtures/clip-golden');
-const run = promisify(execFile);
 
-async function psic(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, PSIC_BACKEND: 'cpu', PSIC_RUNTIME: 'tfjs' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const psic = (...args: string[]) => runCli(args, { PSIC_BACKEND: 'cpu', PSIC_RUNTIME: 'tfjs' });
 
 const base = ['eval-privacy', '--data', PAIRS, '--model', MODEL];
 

@@ -9,12 +9,10 @@
  * steps from it (--init), and the one stream decodes to the protected image
  * without the key and to the full image with it.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc32, PsicError, readContainerHeader } from '@psic/entropy';
@@ -22,22 +20,13 @@ import { decodeImage, encodeImage, fingerprintWeights, readImage, readSafetensor
 import { importCompressaiCheckpoint } from '@psic/backbone-hyperprior';
 import { importCommand } from '../src/commands/import.js';
 import { demoImage } from '../src/demo-image.js';
+import { runCli } from './run-cli.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/compressai-golden/', import.meta.url));
-const run = promisify(execFile);
 let dir: string;
 let photo: string;
 
-async function psic(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, PSIC_BACKEND: 'cpu' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const psic = (...args: string[]) => runCli(args);
 
 /** A one-entry-per-file zip with stored entries, enough for torch's container. */
 function storedZip(entries: [string, Uint8Array][]): Buffer {

@@ -6,34 +6,23 @@
  * stream from another model are typed errors. And `psic train --recipe psic`
  * writes a conditional model that decodes the same way.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoImage } from '../src/demo-image.js';
+import { runCli } from './run-cli.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../../../packages/cltg/test/fixtures/', import.meta.url));
 const MODEL = join(FIXTURES, 'psic-tiny.safetensors');
 const KEY = join(FIXTURES, 'psic-tiny.key');
-const run = promisify(execFile);
 let dir: string;
 let photo: string;
 let stream: string;
 
-async function psic(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, PSIC_BACKEND: 'cpu' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const psic = (...args: string[]) => runCli(args);
 
 async function pixels(path: string): Promise<Uint8Array> {
   return new Uint8Array(await sharp(path).raw().toBuffer());

@@ -4,36 +4,25 @@
  * with --runtime tfjs to the same y-hat (and the reverse) through the built
  * `psic` binary, and `psic export` writes graphs onnxruntime loads.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage, decodeLatent, encodeImage, floatToBytes, paddedSize, padReplicate, readImage, readImageRgb8, selectBackend, type RgbImage } from '@psic/core';
 import { OnnxRunner, withOnnxRuntime } from '@psic/onnx';
 import { loadModel, QUALITY_MODELS } from '@psic/zoo';
+import { runCli } from './run-cli.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const KODAK = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../../shared/data/photos');
-const run = promisify(execFile);
 let dir: string;
 let photo: string;
 let crop: RgbImage;
 const runner = new OnnxRunner({ threads: 1 });
 
-async function psic(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, PSIC_BACKEND: 'wasm', PSIC_RUNTIME: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const psic = (...args: string[]) => runCli(args, { PSIC_BACKEND: 'wasm', PSIC_RUNTIME: '' });
 
 beforeAll(async () => {
   await selectBackend('wasm', { log: () => {} });
