@@ -1,26 +1,13 @@
 /** The README's usage example must run as written (against the built package). */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
+import { readmeExample, runExample } from '../../../tools/test-support/readme-example.js';
+
+const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 
 it('README example runs and prints what it says', () => {
-  const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
-  const code = /```js\n([\s\S]*?)```/.exec(readme)?.[1];
-  expect(code, 'README has a js example').toBeTruthy();
-  const promised = /console\.log\(.*\); \/\/ (.*)\n/.exec(code!)?.[1];
+  const { code } = readmeExample(PACKAGE_DIR);
+  const promised = /console\.log\(.*\); \/\/ (.*)\n/.exec(code)?.[1];
   expect(promised, 'the example says what it prints').toBeTruthy();
-  // run beside the package so the package name resolves through the workspace
-  const dir = mkdtempSync(join(fileURLToPath(new URL('..', import.meta.url)), '.readme-'));
-  try {
-    const file = join(dir, 'example.mjs');
-    writeFileSync(file, code!);
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-    delete env.FORCE_COLOR; // vitest forces colours, which would reach console.log's output
-    const out = execFileSync(process.execPath, [file], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'ignore'] });
-    expect(out).toContain(promised!);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  expect(runExample(PACKAGE_DIR, code)).toContain(promised!);
 });

@@ -1,22 +1,11 @@
 /** The README's usage example must run as written (against the built package). */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
+import { readmeExample, runExample } from '../../../tools/test-support/readme-example.js';
+
+const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 
 it('README example runs', () => {
-  const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
-  const code = /```js\n([\s\S]*?)```/.exec(readme)?.[1];
-  expect(code, 'README has a js example').toBeTruthy();
-  // run beside the package so '@psic/baselines' resolves through the workspace
-  const dir = mkdtempSync(join(fileURLToPath(new URL('..', import.meta.url)), '.readme-'));
-  try {
-    const file = join(dir, 'example.mjs');
-    writeFileSync(file, code!);
-    const out = execFileSync(process.execPath, [file], { encoding: 'utf8', env: { ...process.env, PSIC_TORCH: '0', FORCE_COLOR: '0', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
-    expect(out.trim().split('\n').pop()).toBe('2 1 true');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const out = runExample(PACKAGE_DIR, readmeExample(PACKAGE_DIR).code, { env: { PSIC_TORCH: '0' } });
+  expect(out.trim().split('\n').pop()).toBe('2 1 true');
 });

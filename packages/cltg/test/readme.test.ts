@@ -1,25 +1,12 @@
 /** The README's usage example must run as written (against the built package). */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
+import { readmeExample, runExample } from '../../../tools/test-support/readme-example.js';
+
+const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 
 it('README example runs', () => {
-  const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
-  const code = /```js\n([\s\S]*?)```/.exec(readme)?.[1];
-  expect(code, 'README has a js example').toBeTruthy();
-  // run beside the package so '@psic/cltg' resolves through the workspace
-  const dir = mkdtempSync(join(fileURLToPath(new URL('..', import.meta.url)), '.readme-'));
-  try {
-    const file = join(dir, 'example.mjs');
-    writeFileSync(file, code!);
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-    delete env.FORCE_COLOR;
-    const out = execFileSync(process.execPath, [file], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'ignore'] });
-    expect(out).toContain('[ [ 2, 64, 64, 3 ], [ 2, 64, 64, 3 ] ] 2');
-    expect(out).toContain('64 64 true');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const out = runExample(PACKAGE_DIR, readmeExample(PACKAGE_DIR).code);
+  expect(out).toContain('[ [ 2, 64, 64, 3 ], [ 2, 64, 64, 3 ] ] 2');
+  expect(out).toContain('64 64 true');
 });
