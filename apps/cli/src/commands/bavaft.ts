@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { backbones, encodePng, loadModuleWeights, readImage, readSidecar, selectBackend, semanticTargets, sidecarPath, writeFileAtomic, type SemanticTarget } from '@psic/core';
+import { backbones, encodePng, loadModuleWeights, readImage, readSidecar, selectBackend, sidecarPath, writeFileAtomic, type SemanticTarget } from '@psic/core';
 import { PsicError } from '@psic/entropy';
 import { loadPairs, loadValidation, readTemplates } from '@psic/train';
 import { DEFAULT_MODEL, loadModel, modelsDir } from '@psic/zoo';
@@ -32,6 +32,7 @@ import {
 } from '@psic/baselines';
 import '@psic/backbone-hyperprior';
 import { intOption, numberOption, parse } from '../args.js';
+import { loadSemanticTarget, parseTargetOptions } from '../target-option.js';
 import { RUNTIME_OPTIONS, runtimeOption, withCliRuntime } from '../model-options.js';
 import { report, table } from '../output.js';
 
@@ -135,18 +136,7 @@ export async function bavaftCommand(argv: string[]): Promise<void> {
 }
 
 async function loadTarget(values: Record<string, string | boolean | undefined>): Promise<SemanticTarget> {
-  const name = String(values.target);
-  // the vision-language targets register themselves in @psic/vlp; load it only when asked for one of them
-  if (!semanticTargets.has(name)) await import('@psic/vlp');
-  let options: Record<string, unknown> | undefined;
-  if (values['target-options'] !== undefined) {
-    try {
-      options = JSON.parse(String(values['target-options']));
-    } catch (err) {
-      throw new PsicError('USAGE', `--target-options must be JSON (${(err as Error).message})`);
-    }
-  }
-  return semanticTargets.get(name)(options);
+  return loadSemanticTarget(String(values.target), parseTargetOptions(values['target-options']));
 }
 
 /** `--init`: a .safetensors path, or the name of a shipped model. */

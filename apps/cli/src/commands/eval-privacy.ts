@@ -1,4 +1,4 @@
-import { semanticTargets, type SemanticTarget } from '@psic/core';
+import type { SemanticTarget } from '@psic/core';
 import { attachConditional, isConditionalSidecar, readKeyFile, type ConditionalSynthesis } from '@psic/cltg';
 import { PsicError } from '@psic/entropy';
 import {
@@ -18,6 +18,7 @@ import {
 } from '@psic/eval';
 import { listModels, loadModel, type LoadedModel } from '@psic/zoo';
 import { intOption, numberOption, parse, type Options } from '../args.js';
+import { loadSemanticTarget, parseTargetOptions } from '../target-option.js';
 import { RUNTIME_HELP, RUNTIME_OPTIONS, selectCliBackend, withCliRuntime } from '../model-options.js';
 import { formatValue, table } from '../output.js';
 
@@ -91,17 +92,9 @@ const FACE_TARGETS = ['faceres', 'face-api'];
 
 /** A registered semantic target; the face targets crop the aligned CelebA face box on CelebA data unless told otherwise. */
 export async function loadTarget(name: string, rawOptions: unknown, layout: DatasetLayout | undefined): Promise<SemanticTarget> {
-  let options: Record<string, unknown> = {};
-  if (rawOptions !== undefined) {
-    try {
-      options = JSON.parse(String(rawOptions));
-    } catch (err) {
-      throw new PsicError('USAGE', `--target-options must be JSON (${(err as Error).message})`);
-    }
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new PsicError('USAGE', '--target-options must be a JSON object');
-  }
+  let options = parseTargetOptions(rawOptions) ?? {};
   if (layout === 'celeba' && FACE_TARGETS.includes(name) && options.faceBox === undefined) options = { ...options, faceBox: 'celeba' };
-  return semanticTargets.get(name)(options);
+  return loadSemanticTarget(name, options);
 }
 
 /** The shipped model to use when none is named: the first whose modes satisfy `fits`. */

@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Variable } from '@tensorflow/tfjs-core';
-import { backbones, loadModuleWeights, readSidecar, saveModuleWeights, selectBackend, semanticTargets, sidecarPath, writeFileAtomic, type BackboneConfig } from '@psic/core';
+import { backbones, loadModuleWeights, readSidecar, saveModuleWeights, selectBackend, sidecarPath, writeFileAtomic, type BackboneConfig } from '@psic/core';
 import { PsicError } from '@psic/entropy';
 import { ConditionalSynthesis, createKeyFile, readKeyFile, saveConditionalModel } from '@psic/cltg';
 import { BEST_FILE, getRecipe, loadPairs, loadValidation, recipeNeeds, train, trainRecipe, type Recipe, type TrainableCodec } from '@psic/train';
@@ -14,6 +14,7 @@ import '@psic/backbone-channel';
 /** What a data-parallel worker imports to find every backbone in the registry. */
 const BACKBONE_MODULES = ['@psic/backbone-hyperprior', '@psic/backbone-checkerboard', '@psic/backbone-channel'];
 import { intOption, numberOption, parse } from '../args.js';
+import { loadSemanticTarget, parseTargetOptions } from '../target-option.js';
 
 const HELP = `Usage: psic train --data DIR --out DIR [options]
        psic train --recipe psic|naive|ugicm --target NAME (--data DIR | --captions FILE) --out DIR [--key-file F] [options]
@@ -222,18 +223,7 @@ async function trainWithRecipe(values: Record<string, string | boolean | undefin
 
   let target;
   if (values.target !== undefined) {
-    const name = String(values.target);
-    // the vision-language targets register themselves in @psic/vlp; load it only when asked for one of them
-    if (!semanticTargets.has(name)) await import('@psic/vlp');
-    let targetOptions: Record<string, unknown> | undefined;
-    if (values['target-options'] !== undefined) {
-      try {
-        targetOptions = JSON.parse(String(values['target-options']));
-      } catch (err) {
-        throw new PsicError('USAGE', `--target-options must be JSON (${(err as Error).message})`);
-      }
-    }
-    target = await semanticTargets.get(name)(targetOptions);
+    target = await loadSemanticTarget(String(values.target), parseTargetOptions(values['target-options']));
   }
 
   const stageSteps = values['stage-steps'] === undefined ? undefined : String(values['stage-steps']).split(',').map((v) => Number(v));
