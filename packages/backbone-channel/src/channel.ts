@@ -20,9 +20,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  Conv2d,
+  balleAnalysis,
+  balleSynthesisBlocks,  Conv2d,
   ConvTranspose2d,
-  GDN,
   ReLU,
   Sequential,
   fixedPointSpecs,
@@ -98,22 +98,8 @@ export class ChannelContext implements LicBackbone {
     this.config = { N, M, slices, maxSupport };
     this.sliceSizes = sliceSizes(M, slices);
 
-    this.g_a = new Sequential('g_a', [
-      new Conv2d(3, N, 5, 2),
-      new GDN(N),
-      new Conv2d(N, N, 5, 2),
-      new GDN(N),
-      new Conv2d(N, N, 5, 2),
-      new GDN(N),
-      new Conv2d(N, M, 5, 2),
-    ]);
-    this.g_sBlocks = [
-      new Sequential('g_s', [new ConvTranspose2d(M, N, 5, 2), new GDN(N, { inverse: true })], 0),
-      new Sequential('g_s', [new ConvTranspose2d(N, N, 5, 2), new GDN(N, { inverse: true })], 2),
-      new Sequential('g_s', [new ConvTranspose2d(N, N, 5, 2), new GDN(N, { inverse: true })], 4),
-      new Sequential('g_s', [new ConvTranspose2d(N, 3, 5, 2)], 6),
-    ];
-    this.synthesisBlocks = [{ channels: N }, { channels: N }, { channels: N }, { channels: 3 }];
+    this.g_a = balleAnalysis(N, M);
+    ({ blocks: this.g_sBlocks, channels: this.synthesisBlocks } = balleSynthesisBlocks(N, M));
     const hidden = Math.round((N + M) / 2);
     this.h_a = new Sequential('h_a', [
       new Conv2d(M, M, 3, 1),

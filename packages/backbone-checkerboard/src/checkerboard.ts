@@ -15,9 +15,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  Conv2d,
+  balleAnalysis,
+  balleSynthesisBlocks,  Conv2d,
   ConvTranspose2d,
-  GDN,
   LeakyReLU,
   Sequential,
   convSpec,
@@ -66,23 +66,8 @@ export class Checkerboard implements LicBackbone {
       throw new PsicError('BAD_CONFIG', `N must be a positive integer and M an integer >= 2 (got N=${N}, M=${M})`);
     }
     this.config = { N, M };
-    this.g_a = new Sequential('g_a', [
-      new Conv2d(3, N, 5, 2),
-      new GDN(N),
-      new Conv2d(N, N, 5, 2),
-      new GDN(N),
-      new Conv2d(N, N, 5, 2),
-      new GDN(N),
-      new Conv2d(N, M, 5, 2),
-    ]);
-    // CompressAI names g_s.0 .. g_s.6; the blocks keep those indexes.
-    this.g_sBlocks = [
-      new Sequential('g_s', [new ConvTranspose2d(M, N, 5, 2), new GDN(N, { inverse: true })], 0),
-      new Sequential('g_s', [new ConvTranspose2d(N, N, 5, 2), new GDN(N, { inverse: true })], 2),
-      new Sequential('g_s', [new ConvTranspose2d(N, N, 5, 2), new GDN(N, { inverse: true })], 4),
-      new Sequential('g_s', [new ConvTranspose2d(N, 3, 5, 2)], 6),
-    ];
-    this.synthesisBlocks = [{ channels: N }, { channels: N }, { channels: N }, { channels: 3 }];
+    this.g_a = balleAnalysis(N, M);
+    ({ blocks: this.g_sBlocks, channels: this.synthesisBlocks } = balleSynthesisBlocks(N, M));
     this.h_a = new Sequential('h_a', [
       new Conv2d(M, N, 3, 1),
       new LeakyReLU(),

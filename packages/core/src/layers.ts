@@ -10,3 +10,4 @@ export * from './layers/gdn.js';
 export * from './layers/activations.js';
 export * from './layers/sequential.js';
 export * from './layers/torch-layout.js';
+export * from './layers/balle-transforms.js';
