@@ -87,18 +87,33 @@ export function collectWeights(module: HasNamedVariables): Map<string, SafeTenso
  * variable must find a float tensor of the right shape (else BAD_WEIGHTS
  * naming the key); nothing is assigned unless all of them do. Returns the
  * names in `tensors` the module did not use (e.g. CompressAI's buffers).
+ *
+ * With `partial`, variables without a tensor of the same name and shape keep
+ * their values and are listed in `missing` (warm-starting one architecture
+ * from another that shares layers, e.g. a checkerboard model from a hyperprior).
  */
-export function assignWeights(module: HasNamedVariables, tensors: Map<string, SafeTensor>): { unusedKeys: string[] } {
+export function assignWeights(
+  module: HasNamedVariables,
+  tensors: Map<string, SafeTensor>,
+  opts: { partial?: boolean } = {},
+): { unusedKeys: string[]; missing: string[] } {
   const variables = Object.entries(module.namedVariables());
   const staged: [tf.Variable, Float32Array][] = [];
+  const missing: string[] = [];
+  const used = new Set<string>();
   for (const [name, v] of variables) {
     const t = tensors.get(name);
-    if (!t) throw new PsicError('BAD_WEIGHTS', `weights have no tensor "${name}"`);
     const layout = torchLayoutOf(v);
     const expected = torchShapeOf(v.shape, layout);
+    if (opts.partial && (!t || !sameShape(t.shape, expected))) {
+      missing.push(name);
+      continue;
+    }
+    if (!t) throw new PsicError('BAD_WEIGHTS', `weights have no tensor "${name}"`);
     if (!sameShape(t.shape, expected)) {
       throw new PsicError('BAD_WEIGHTS', `tensor "${name}" has shape [${t.shape}], the model expects [${expected}]`);
     }
+    used.add(name);
     const data = toFloat32(name, t);
     staged.push([v, fromTorchLayout({ data, shape: t.shape }, layout).data]);
   }
@@ -107,8 +122,7 @@ export function assignWeights(module: HasNamedVariables, tensors: Map<string, Sa
     v.assign(value);
     value.dispose();
   }
-  const used = new Set(variables.map(([name]) => name));
-  return { unusedKeys: [...tensors.keys()].filter((k) => !used.has(k)) };
+  return { unusedKeys: [...tensors.keys()].filter((k) => !used.has(k)), missing };
 }
 
 export interface SavedWeights {
@@ -137,6 +151,8 @@ export interface LoadedWeights {
   sidecar?: Record<string, unknown>;
   metadata: Record<string, string>;
   unusedKeys: string[];
+  /** With `partial`: the module's variables the file had no matching tensor for (left as they were). */
+  missing: string[];
 }
 
 /**
@@ -146,7 +162,7 @@ export interface LoadedWeights {
 export async function loadModuleWeights(
   path: string,
   module: HasNamedVariables,
-  opts: { limits?: SafetensorsLimits; requireSidecar?: boolean } = {},
+  opts: { limits?: SafetensorsLimits; requireSidecar?: boolean; partial?: boolean } = {},
 ): Promise<LoadedWeights> {
   const limits = { ...DEFAULT_SAFETENSORS_LIMITS, ...opts.limits };
   const size = await fileSize(path, 'weight file');
@@ -166,8 +182,8 @@ export async function loadModuleWeights(
     );
   }
   const file = readSafetensors(bytes, limits);
-  const { unusedKeys } = assignWeights(module, file.tensors);
-  return { fingerprint, sidecar, metadata: file.metadata, unusedKeys };
+  const { unusedKeys, missing } = assignWeights(module, file.tensors, { partial: opts.partial });
+  return { fingerprint, sidecar, metadata: file.metadata, unusedKeys, missing };
 }
 
 function toFloat32(name: string, t: SafeTensor): Float32Array {

@@ -129,6 +129,23 @@ describe('module weights', () => {
     net.dispose();
   });
 
+  it('partial: copies the tensors whose name and shape match, leaves and lists the rest', () => {
+    const net = makeNet(1);
+    const source = makeNet(5);
+    const tensors = collectWeights(source);
+    tensors.delete('g_s.2.bias');
+    tensors.set('g_s.1.gamma', { dtype: 'F32', shape: [4, 4], data: new Float32Array(16) });
+    const keptBias = Array.from(net.namedVariables()['g_s.2.bias'].dataSync());
+    const keptGamma = Array.from(net.namedVariables()['g_s.1.gamma'].dataSync());
+    const { missing } = assignWeights(net, tensors, { partial: true });
+    expect(missing.sort()).toEqual(['g_s.1.gamma', 'g_s.2.bias']);
+    expect(Array.from(net.namedVariables()['g_s.2.bias'].dataSync())).toEqual(keptBias);
+    expect(Array.from(net.namedVariables()['g_s.1.gamma'].dataSync())).toEqual(keptGamma);
+    expect(Array.from(net.namedVariables()['g_s.0.weight'].dataSync())).toEqual(Array.from(source.namedVariables()['g_s.0.weight'].dataSync()));
+    net.dispose();
+    source.dispose();
+  });
+
   it('refuses a weight file that does not match its sidecar fingerprint', async () => {
     const net = makeNet(1);
     const path = join(dir, 'pair.safetensors');

@@ -13,6 +13,7 @@
  * fly, so 32×32 CIFAR pictures feed 64×64 codec crops without storing them
  * four times larger.
  */
+import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PsicError } from '@psic/entropy';
@@ -60,6 +61,27 @@ export class PairDataset {
       }
     }
     if (records.length === 0) throw new PsicError('BAD_DATA', `no image found in the class folders of ${dir}`);
+    return new PairDataset(records);
+  }
+
+  /** A folder of images with a `labels.json` mapping file name -> { className } (ImageNet samples) + templates. */
+  static async fromLabelsFile(dir: string, templates: string[] = DEFAULT_PROMPT_TEMPLATES): Promise<PairDataset> {
+    checkTemplates(templates);
+    const file = join(dir, 'labels.json');
+    let labels: Record<string, { className?: unknown }>;
+    try {
+      labels = JSON.parse(await readFile(file, 'utf8'));
+    } catch (err) {
+      throw new PsicError('BAD_DATA', `cannot read ${file}: ${(err as Error).message}`);
+    }
+    if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) throw new PsicError('BAD_DATA', `${file} is not an object of file name -> { className }`);
+    const records: PairRecord[] = [];
+    for (const [name, entry] of Object.entries(labels).sort(([a], [b]) => a.localeCompare(b))) {
+      if (typeof entry?.className !== 'string') throw new PsicError('BAD_DATA', `${file}: "${name}" has no className`);
+      const cls = entry.className.replace(/_/g, ' ');
+      records.push({ image: await readImageRgb8(join(dir, name)), captions: templates.map((t) => t.replaceAll('{}', cls)), label: cls });
+    }
+    if (records.length === 0) throw new PsicError('BAD_DATA', `${file} names no image`);
     return new PairDataset(records);
   }
 
@@ -169,9 +191,11 @@ function cropInto(img: Rgb8Image, crop: number, rng: Rng, out: Float32Array): vo
   }
 }
 
-/** The pairs a CLI run names: `captions` (a captions.jsonl) or `data` (class folders, with `templates` or the default prompts). */
+/** The pairs a CLI run names: `captions` (a captions.jsonl) or `data` (class folders, or a folder with labels.json; with `templates` or the default prompts). */
 export async function loadPairs(opts: { data?: string; captions?: string; templates?: string }): Promise<PairDataset> {
   if (opts.captions) return PairDataset.fromCaptionsFile(opts.captions);
   if (!opts.data) throw new PsicError('USAGE', 'image-text pairs come from --data DIR (class folders) or --captions FILE (captions.jsonl)');
-  return PairDataset.fromClassFolders(opts.data, opts.templates ? await readTemplates(opts.templates) : DEFAULT_PROMPT_TEMPLATES);
+  const templates = opts.templates ? await readTemplates(opts.templates) : DEFAULT_PROMPT_TEMPLATES;
+  if (existsSync(join(opts.data, 'labels.json'))) return PairDataset.fromLabelsFile(opts.data, templates);
+  return PairDataset.fromClassFolders(opts.data, templates);
 }

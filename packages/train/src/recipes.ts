@@ -219,3 +219,18 @@ export function validateRecipe(recipe: Recipe): void {
     }
   }
 }
+
+/**
+ * The recipe with `groups` trained by no stage (e.g. freeze the encoder and
+ * entropy model so every mode decodes the plain codec's own bitstream). The
+ * quantiles' auxiliary step goes with the entropy group.
+ */
+export function withFrozen(recipe: Recipe, groups: readonly TrainableGroup[]): Recipe {
+  const frozen = new Set(groups);
+  const stages = recipe.stages.map((stage) => {
+    const trainable = stage.trainable.filter((g) => !frozen.has(g));
+    if (trainable.length === 0) throw new PsicError('BAD_RECIPE', `freezing ${groups.join(', ')} leaves stage ${stage.name} of recipe ${recipe.name} nothing to train`);
+    return { ...stage, trainable, auxiliary: stage.auxiliary && !frozen.has('entropy') };
+  });
+  return { ...recipe, stages };
+}

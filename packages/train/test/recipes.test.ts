@@ -9,6 +9,7 @@ import { ConditionalSynthesis, type KdfParams } from '@psic/cltg';
 import {
   Adam,
   getRecipe,
+  loadPairs,
   modeConditions,
   NAIVE_RECIPE,
   PairDataset,
@@ -21,6 +22,7 @@ import {
   trainRecipe,
   UGICM_RECIPE,
   validateRecipe,
+  withFrozen,
   type Recipe,
   type RecipeContext,
 } from '../src/index.js';
@@ -77,6 +79,20 @@ describe('recipes as data', () => {
     expect(() => validateRecipe(broken)).toThrow(expect.objectContaining({ code: 'BAD_RECIPE' }));
   });
 
+  it('freeze groups in every stage; the quantiles step goes with the entropy group', () => {
+    const frozen = withFrozen(UGICM_RECIPE, ['encoder', 'entropy']);
+    expect(frozen.stages.map((s) => [s.trainable, s.auxiliary])).toEqual([
+      [['decoder', 'adapter'], false],
+      [['decoder', 'adapter'], false],
+    ]);
+    expect(withFrozen(PSIC_RECIPE, ['adapter']).stages.map((s) => [s.trainable, s.auxiliary])).toEqual([
+      [['encoder', 'entropy', 'decoder'], true],
+      [['decoder'], false],
+    ]);
+    expect(UGICM_RECIPE.stages[0].trainable).toEqual(['encoder', 'entropy', 'decoder', 'adapter']);
+    expect(() => withFrozen(PSIC_RECIPE, ['decoder', 'adapter'])).toThrow(expect.objectContaining({ code: 'BAD_RECIPE' }));
+  });
+
   it('split a run into stages by share or by explicit counts', () => {
     expect(stagePlan(PSIC_RECIPE, 1000).map((p) => [p.start, p.end])).toEqual([[0, 800], [800, 1000]]);
     expect(stagePlan(PSIC_RECIPE, 7).map((p) => [p.start, p.end])).toEqual([[0, 6], [6, 7]]);
@@ -99,6 +115,18 @@ describe('image-text pairs', () => {
     expect(Math.max(...green.map((g) => Math.abs(g - 20 / 255)))).toBeLessThan(1e-6);
     await expect(PairDataset.fromClassFolders(join(dir, 'missing'))).rejects.toMatchObject({ code: 'BAD_DATA' });
     await expect(PairDataset.fromClassFolders(classes, ['no placeholder'])).rejects.toMatchObject({ code: 'BAD_DATA' });
+  });
+
+  it('read a folder with labels.json (ImageNet samples) and name a broken entry', async () => {
+    const folder = join(dir, 'labelled');
+    mkdirSync(folder, { recursive: true });
+    await writePng(join(folder, 'a.png'), 16, [200, 20, 20]);
+    await writePng(join(folder, 'b.png'), 16, [20, 20, 200]);
+    writeFileSync(join(folder, 'labels.json'), JSON.stringify({ 'b.png': { className: 'blue_sky' }, 'a.png': { className: 'red car' } }));
+    const data = await loadPairs({ data: folder });
+    expect(data.records.map((r) => [r.label, r.captions[0]])).toEqual([['red car', 'a photo of a red car.'], ['blue sky', 'a photo of a blue sky.']]);
+    writeFileSync(join(folder, 'labels.json'), JSON.stringify({ 'a.png': { classIndex: 3 } }));
+    await expect(PairDataset.fromLabelsFile(folder)).rejects.toThrow(/"a.png" has no className/);
   });
 
   it('read a captions.jsonl and report the bad line', async () => {

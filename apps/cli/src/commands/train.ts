@@ -5,7 +5,7 @@ import type { Variable } from '@tensorflow/tfjs-core';
 import { backbones, loadModuleWeights, readSidecar, saveModuleWeights, selectBackend, sidecarPath, writeFileAtomic, type BackboneConfig } from '@psic/core';
 import { PsicError } from '@psic/entropy';
 import { ConditionalSynthesis, createKeyFile, readKeyFile, saveConditionalModel } from '@psic/cltg';
-import { BEST_FILE, getRecipe, loadPairs, loadValidation, recipeNeeds, train, trainRecipe, type Recipe, type TrainableCodec } from '@psic/train';
+import { BEST_FILE, getRecipe, loadPairs, loadValidation, recipeNeeds, train, trainRecipe, withFrozen, type Recipe, type TrainableCodec, type TrainableGroup } from '@psic/train';
 import { modelsDir } from '@psic/zoo';
 import '@psic/backbone-hyperprior';
 import '@psic/backbone-checkerboard';
@@ -57,6 +57,9 @@ Options:
   --resume                continue from OUT/checkpoint.safetensors
   --init FILE             start from these weights (e.g. a shipped model) instead of random ones;
                           pass it again with --resume so the exported step count includes its steps
+  --init-matching FILE    warm start from another architecture: copy the tensors of FILE whose names and
+                          shapes match (e.g. g_a, g_s, h_a of a hyperprior into a checkerboard model);
+                          the others stay random and are listed
   --name NAME             model name written in the sidecar (default: the out folder's name)
   --backend NAME          auto, tensorflow, wasm, cpu
   --workers K             data-parallel over K threads, each with half (1/K) of the batch and its own
@@ -76,6 +79,8 @@ Recipe options:
   --lambda-instance X     weight of the instance-wise term (ugicm; default 1)
   --stage-steps A,B       steps per stage (default: the recipe's shares of --steps)
   --condition-dim D       size of the condition vector (default 16)
+  --freeze GROUPS         groups no stage trains, of encoder,entropy,decoder,adapter (e.g. encoder,entropy:
+                          every mode decodes the --init codec's own bitstream, so bpp stays the plain codec's)
   --hidden H              width of the condition MLP (default 512)
 `;
 
@@ -86,14 +91,14 @@ export async function trainCommand(argv: string[]): Promise<void> {
     {
       data: str, out: str, arch: str, N: str, M: str, lambda: str, steps: str, batch: str, crop: str, lr: str, 'aux-lr': str,
       'checkpoint-every': str, val: str, clip: str, export: str, 'validate-every': str, 'val-images': str, 'val-crop': str, seed: str,
-      resume: { type: 'boolean' }, init: str, name: str, backend: str, workers: str,
+      resume: { type: 'boolean' }, init: str, 'init-matching': str, name: str, backend: str, workers: str,
       recipe: str, target: str, 'target-options': str, 'key-file': str, captions: str, templates: str, 'lambda-clip': str, 'lambda-instance': str,
-      'stage-steps': str, 'condition-dim': str, hidden: str,
+      'stage-steps': str, 'condition-dim': str, hidden: str, freeze: str,
     },
     HELP,
   );
-  if (values.recipe !== undefined) return trainWithRecipe(values, getRecipe(String(values.recipe)));
-  for (const option of ['target', 'key-file', 'captions', 'templates', 'lambda-clip', 'lambda-instance', 'stage-steps', 'condition-dim', 'hidden']) {
+  if (values.recipe !== undefined) return trainWithRecipe(values, recipeWithFreeze(getRecipe(String(values.recipe)), values.freeze));
+  for (const option of ['freeze', 'target', 'key-file', 'captions', 'templates', 'lambda-clip', 'lambda-instance', 'stage-steps', 'condition-dim', 'hidden']) {
     if (values[option] !== undefined) throw new PsicError('USAGE', `--${option} needs --recipe\n\n${HELP}`);
   }
   if (!values.data || !values.out) throw new PsicError('USAGE', `--data and --out are required\n\n${HELP}`);
@@ -107,9 +112,16 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const outDir = resolve(String(values.out));
   const resuming = values.resume === true && existsSync(join(outDir, 'checkpoint.safetensors'));
   const initPath = values.init === undefined ? undefined : resolveInit(String(values.init));
+  if (initPath && values['init-matching'] !== undefined) throw new PsicError('USAGE', 'give --init or --init-matching, not both');
   if (initPath && !resuming) {
     await loadModuleWeights(initPath, model);
     process.stderr.write(`initialised from ${initPath}\n`);
+  }
+  const warmPath = values['init-matching'] === undefined ? undefined : resolveInit(String(values['init-matching']));
+  if (warmPath && !resuming) {
+    const { missing } = await loadModuleWeights(warmPath, model, { partial: true });
+    const total = Object.keys(model.namedVariables()).length;
+    process.stderr.write(`warm start from ${warmPath}: ${total - missing.length} of ${total} tensors copied; left random: ${[...new Set(missing.map((n) => n.split('.')[0]))].join(', ') || 'none'}\n`);
   }
   // steps already in the initial weights, so the exported sidecar counts the whole training
   const priorSteps = initPath && existsSync(sidecarPath(initPath)) ? Number((await readSidecar(sidecarPath(initPath))).steps ?? 0) : 0;
@@ -132,7 +144,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     seed: intOption(values, 'seed', 1, 0),
     resume: values.resume === true,
     clipNorm: values.clip === undefined ? 1 : Number(values.clip),
-    meta: { architecture, config: model.config ?? config, backend, init: values.init },
+    meta: { architecture, config: model.config ?? config, backend, init: values.init, initMatching: values['init-matching'] },
     workers,
     parallel: { architecture, config: model.config ?? config, modules: BACKBONE_MODULES, backend },
   });
@@ -148,10 +160,22 @@ export async function trainCommand(argv: string[]): Promise<void> {
     data: dataDir,
     ...exported,
     exported: exportBest ? 'best validation' : 'last step',
+    ...(warmPath ? { warmStartedFrom: warmPath.split('/').pop() } : {}),
     backend,
     created: new Date().toISOString(),
   });
   process.stderr.write(`model written to ${saved.weightsPath} (sidecar ${saved.sidecarPath})\n`);
+}
+
+const GROUPS: readonly TrainableGroup[] = ['encoder', 'entropy', 'decoder', 'adapter'];
+
+/** `--freeze a,b`: the recipe with those groups trained by no stage. */
+function recipeWithFreeze(recipe: Recipe, freeze: string | boolean | undefined): Recipe {
+  if (freeze === undefined) return recipe;
+  const groups = String(freeze).split(',').map((g) => g.trim()).filter(Boolean);
+  const unknown = groups.filter((g) => !GROUPS.includes(g as TrainableGroup));
+  if (unknown.length > 0) throw new PsicError('USAGE', `--freeze ${unknown.join(', ')}: not a group; groups are ${GROUPS.join(', ')}`);
+  return withFrozen(recipe, groups as TrainableGroup[]);
 }
 
 /** `--init`: a .safetensors path, or the name of a shipped model. */
@@ -255,7 +279,7 @@ async function trainWithRecipe(values: Record<string, string | boolean | undefin
     clipNorm: values.clip === undefined ? 1 : Number(values.clip),
     key,
     target,
-    meta: { recipe: recipe.name, architecture, config, adapter: model.describe(), backend, init: initPath, target: target?.name },
+    meta: { recipe: recipe.name, architecture, config, adapter: model.describe(), backend, init: initPath, target: target?.name, freeze: values.freeze },
   });
   if (result.stopped) return;
   const name = String(values.name ?? outDir.split('/').pop());
@@ -273,6 +297,7 @@ async function trainWithRecipe(values: Record<string, string | boolean | undefin
     stages: result.stageFigures,
     validation: result.lastValidation,
     initialisedFrom: initPath ? { model: initSidecar?.name ?? initPath, fingerprint: initSidecar?.fingerprint, steps: priorSteps } : null,
+    ...(values.freeze ? { frozen: String(values.freeze).split(',') } : {}),
     backend,
     created: new Date().toISOString(),
   });
