@@ -10,3 +10,4 @@ export * from './detection.js';
 export * from './target-tasks.js';
 export * from './privacy-eval.js';
 export * from './machine-eval.js';
+export * from './bd-rate.js';

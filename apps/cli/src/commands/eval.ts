@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { listImages, readImage } from '@psic/core';
-import { evaluateLearned, evaluateReference, summarise, type ImageFigures, type ReferenceCodec } from '@psic/eval';
+import { bdRate, evaluateLearned, evaluateReference, summarise, type ImageFigures, type ReferenceCodec, type SummaryRow } from '@psic/eval';
 import { PsicError } from '@psic/entropy';
 import { DEFAULT_MODEL, loadModel } from '@psic/zoo';
 import { intOption, parse } from '../args.js';
@@ -17,6 +17,9 @@ Options:
   -m, --model NAMES    comma-separated shipped model names or .safetensors paths (default ${DEFAULT_MODEL})
   --compare CODECS     also code each image with jpeg and/or webp (comma-separated) at the
                        quality whose bpp is closest to each model's bpp on that image
+  --anchor NAME        BD-rate anchor: an architecture (default: the first model's) or jpeg / webp.
+                       Models are grouped into rate-distortion curves by architecture; each curve
+                       with two or more rate points gets its BD-rate against the anchor's
   --limit N            only the first N images (sorted by name)
   --backend NAME       tensor backend: auto, tensorflow, wasm, cpu
   --runtime NAME       where the float transforms run: onnx (default) or tfjs (or PSIC_RUNTIME)
@@ -28,7 +31,7 @@ Options:
 export async function evalCommand(argv: string[]): Promise<void> {
   const { values } = parse(
     argv,
-    { data: { type: 'string' }, model: { type: 'string', short: 'm' }, compare: { type: 'string' }, limit: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' }, ...RUNTIME_OPTIONS },
+    { data: { type: 'string' }, model: { type: 'string', short: 'm' }, compare: { type: 'string' }, anchor: { type: 'string' }, limit: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' }, ...RUNTIME_OPTIONS },
     HELP,
   );
   if (!values.data) throw new PsicError('USAGE', `--data DIR is required\n\n${HELP}`);
@@ -55,11 +58,43 @@ export async function evalCommand(argv: string[]): Promise<void> {
   }
   if (!values.json) process.stderr.write('\n');
   const summary = summarise(rows);
+  const architectures = new Map(models.map((m) => [m.name, m.info.architecture]));
+  const curves = rdCurves(summary, architectures);
+  const anchor = String(values.anchor ?? models[0].info.architecture);
+  const bd = bdRates(curves, anchor);
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ images: rows, summary })}\n`);
+    process.stdout.write(`${JSON.stringify({ images: rows, summary, curves: Object.fromEntries(curves), bdRate: bd })}\n`);
     return;
   }
   process.stdout.write(table(rows as unknown as Record<string, unknown>[], ['image', 'codec', 'bytes', 'bpp', 'psnr', 'msssim', 'quality']));
   process.stdout.write('\nmean over images\n');
   process.stdout.write(table(summary as unknown as Record<string, unknown>[], ['codec', 'images', 'bpp', 'psnr', 'msssim']));
+  if (bd.length > 0) {
+    process.stdout.write(`\nBD-rate against ${anchor} (negative = fewer bits at the same PSNR)\n`);
+    process.stdout.write(table(bd as unknown as Record<string, unknown>[], ['curve', 'points', 'bdRate', 'note']));
+  }
+}
+
+/** Mean points grouped into curves: learned models by architecture, reference codecs (jpeg@model) by codec. */
+function rdCurves(summary: SummaryRow[], architectures: Map<string, string>): Map<string, { codec: string; bpp: number; psnr: number }[]> {
+  const curves = new Map<string, { codec: string; bpp: number; psnr: number }[]>();
+  for (const row of summary) {
+    const curve = architectures.get(row.codec) ?? row.codec.split('@')[0];
+    curves.set(curve, [...(curves.get(curve) ?? []), { codec: row.codec, bpp: row.bpp, psnr: row.psnr }].sort((a, b) => a.bpp - b.bpp));
+  }
+  return curves;
+}
+
+function bdRates(curves: Map<string, { bpp: number; psnr: number }[]>, anchor: string): { curve: string; points: number; bdRate: number | null; note: string }[] {
+  const reference = curves.get(anchor);
+  if (!reference) throw new PsicError('USAGE', `--anchor ${anchor}: no such curve; curves are ${[...curves.keys()].join(', ')}`);
+  if (reference.length < 2) return [];
+  return [...curves].filter(([name]) => name !== anchor).map(([curve, points]) => {
+    if (points.length < 2) return { curve, points: points.length, bdRate: null, note: 'needs two rate points' };
+    try {
+      return { curve, points: points.length, bdRate: bdRate(reference, points), note: '' };
+    } catch (err) {
+      return { curve, points: points.length, bdRate: null, note: (err as Error).message };
+    }
+  });
 }
