@@ -93,6 +93,26 @@ describe('psic decode with a PSIC model', () => {
   });
 });
 
+describe('the shipped PSIC models and their public demo key', () => {
+  it('psic-q1 decodes a photo protected by default and closer to the original with packages/zoo/keys/demo.key', { timeout: 120_000 }, async () => {
+    const kodak = fileURLToPath(new URL('../../../../shared/data/photos/kodim23.png', import.meta.url));
+    const crop = join(dir, 'kodak-crop.png');
+    await sharp(kodak).extract({ left: 280, top: 120, width: 192, height: 160 }).png().toFile(crop);
+    const demoKey = fileURLToPath(new URL('../../../packages/zoo/keys/demo.key', import.meta.url));
+    const coded = join(dir, 'kodak.psic');
+    const enc = await psic('encode', crop, coded, '--model', 'psic-q1');
+    expect(enc.code, enc.stderr).toBe(0);
+    const [prot, full] = await Promise.all([
+      psic('decode', coded, join(dir, 'kodak-protected.png'), '--model', 'psic-q1'),
+      psic('decode', coded, join(dir, 'kodak-full.png'), '--model', 'psic-q1', '--key-file', demoKey),
+    ]);
+    expect(prot.code, prot.stderr).toBe(0);
+    expect(full.code, full.stderr).toBe(0);
+    const [original, p, f] = await Promise.all([crop, join(dir, 'kodak-protected.png'), join(dir, 'kodak-full.png')].map(pixels));
+    expect(psnr(original, f)).toBeGreaterThan(psnr(original, p) + 1);
+  });
+});
+
 describe('psic train --recipe psic', () => {
   it('trains a conditional model that records its adapter (never the key) and decodes by mode', async () => {
     const out = join(dir, 'run');

@@ -40,6 +40,11 @@ export function modelsDir(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', 'models');
 }
 
+/** The public owner key of the shipped PSIC demo models (README: "The demo key"); never protection for real photos. */
+export function demoKeyPath(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', 'keys', 'demo.key');
+}
+
 export function modelForQuality(quality: number): string {
   const name = QUALITY_MODELS[quality - 1];
   if (!name) throw new PsicError('USAGE', `--quality must be 1..${QUALITY_MODELS.length}`);
