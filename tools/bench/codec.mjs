@@ -2,8 +2,9 @@
 /**
  * End-to-end codec benchmark: encode (read the image file, pad, g_a, h_a,
  * entropy coding, write the .psic) and decode (read the .psic, entropy
- * decoding, g_s, write the PNG) of a scale hyperprior N=128/M=192 with
- * random weights (timing does not depend on training), on onnxruntime
+ * decoding, g_s, write the PNG) of each backbone (scale hyperprior,
+ * checkerboard, channel-context; N=128/M=192) with random weights, or of a
+ * shipped model with --model, on onnxruntime
  * (`onnx`) and on tfjs-wasm (`tfjs`, PSIC_TORCH=0: the pure tfjs kernels) in
  * the same run. Each runtime x image runs in its own process, so the peak RSS
  * printed is that configuration's. One JSON line each: median / min seconds
@@ -12,12 +13,16 @@
  *
  *   npm run build && npm run bench:codec
  *   node tools/bench/codec.mjs [--runs 5] [--sizes 768x512,1920x1080] [--runtimes onnx,tfjs,tfjs-torch]
+ *                              [--archs bmshj2018-hyperprior,he2021-checkerboard,minnen2020-channel] [--model NAME,...]
  *                              [--threads 2] [--tile-pixels 1500000] [--arena-pixels 600000] [--N 128 --M 192]
  *
  * Images: 768x512 is Kodak kodim01; larger sizes are mosaics of the Kodak
  * photos at their own resolution (tiled in reading order, cropped), written
  * to a temporary folder, so they hold real photographic detail.
  * `tfjs-torch` adds tfjs-wasm with the @psic/backend-torch kernels.
+ * Decode time differs by backbone in the entropy path: the checkerboard
+ * decodes its anchors then the non-anchors (two passes of the context
+ * network), the channel-context model its slices one after the other.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -32,6 +37,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     sizes: { type: 'string', default: '768x512,1920x1080' },
     runtimes: { type: 'string', default: 'onnx,tfjs' },
+    archs: { type: 'string', default: 'bmshj2018-hyperprior,he2021-checkerboard,minnen2020-channel' },
+    model: { type: 'string' },
     threads: { type: 'string' },
     'tile-pixels': { type: 'string' },
     'arena-pixels': { type: 'string' },
@@ -41,6 +48,7 @@ const { values } = parseArgs({
     worker: { type: 'boolean' },
     image: { type: 'string' },
     runtime: { type: 'string' },
+    arch: { type: 'string' },
   },
 });
 
@@ -56,8 +64,10 @@ async function main() {
     for (const size of values.sizes.split(',')) {
       const [width, height] = size.split('x').map(Number);
       const image = await benchImage(dir, width, height);
-      for (const runtime of values.runtimes.split(',')) {
-        const args = [fileURLToPath(import.meta.url), '--worker', '--image', image, '--runtime', runtime, '--runs', values.runs, '--N', values.N, '--M', values.M];
+      // a subject is an architecture with random weights, or a shipped model (--model)
+      const subjects = values.model ? values.model.split(',').map((m) => ['--model', m]) : values.archs.split(',').map((a) => ['--arch', a]);
+      for (const [subject, runtime] of subjects.flatMap((s) => values.runtimes.split(',').map((r) => [s, r]))) {
+        const args = [fileURLToPath(import.meta.url), '--worker', ...subject, '--image', image, '--runtime', runtime, '--runs', values.runs, '--N', values.N, '--M', values.M];
         if (values.threads) args.push('--threads', values.threads);
         if (values['tile-pixels']) args.push('--tile-pixels', values['tile-pixels']);
         if (values['arena-pixels']) args.push('--arena-pixels', values['arena-pixels']);
@@ -103,13 +113,19 @@ function runChild(args, env) {
 
 async function worker() {
   const { selectBackend, readImage, encodeImage, decodeImage, encodePng, writeFileAtomic } = await import('@psic/core');
-  const { Hyperprior } = await import('@psic/backbone-hyperprior');
   const runtime = values.runtime;
   const backend = await selectBackend('wasm', { log: () => {} });
-  const N = Number(values.N);
-  const M = Number(values.M);
-  const backbone = new Hyperprior({ N, M, architecture: 'bmshj2018-hyperprior' });
-  let model = { backbone, fingerprint: new Uint8Array(8).fill(7) };
+  let model;
+  if (values.model) {
+    const { loadModel } = await import('@psic/zoo');
+    model = await loadModel(values.model);
+  } else {
+    const { backbones } = await import('@psic/core');
+    await Promise.all(['@psic/backbone-hyperprior', '@psic/backbone-checkerboard', '@psic/backbone-channel'].map((p) => import(p)));
+    const backbone = backbones.get(values.arch)({ N: Number(values.N), M: Number(values.M) });
+    model = { backbone, fingerprint: new Uint8Array(8).fill(7) };
+  }
+  const { N, M } = model.backbone.config;
   if (runtime === 'onnx') {
     const { withOnnxRuntime } = await import('@psic/onnx');
     model = withOnnxRuntime(model, {
@@ -146,6 +162,8 @@ async function worker() {
     console.log(
       JSON.stringify({
         bench: 'codec',
+        architecture: model.backbone.name,
+        model: values.model ?? null,
         runtime: runtime === 'tfjs-torch' ? 'tfjs' : runtime,
         tfjs_backend: backend,
         torch_kernels: runtime === 'onnx' ? null : process.env.PSIC_TORCH !== '0',
