@@ -156,7 +156,40 @@ export const UGICM_RECIPE: Recipe = {
   wrongKeyShare: 0,
 };
 
-export const RECIPES: Readonly<Record<string, Recipe>> = Object.freeze({ psic: PSIC_RECIPE, naive: NAIVE_RECIPE, ugicm: UGICM_RECIPE });
+/**
+ * PSIC and UG-ICM in one model (the adapter takes any number of named modes):
+ * protected by default, full with the owner's key, and a machine decode for
+ * the key holder's vision tasks. The machine mode is keyed too: a keyless
+ * machine decode would hand scrapers the semantics PSIC hides.
+ */
+export const PSIC_UGICM_RECIPE: Recipe = {
+  name: 'psic-ugicm',
+  description: 'PSIC + UG-ICM: protected by default; full and machine with the key',
+  modes: [{ name: 'protected', default: true }, { name: 'full', keyed: true }, { name: 'machine', keyed: true }],
+  stages: [
+    {
+      ...PSIC_RECIPE.stages[0],
+      alternation: [{ terms: [...PSIC_RECIPE.stages[0].alternation[0].terms, { objective: 'semanticGlobal', mode: 'machine', weight: 1, scale: ['lambdaClip'] }] }],
+    },
+    {
+      ...PSIC_RECIPE.stages[1],
+      alternation: [
+        {
+          balance: 'inverse-loss',
+          terms: [
+            ...PSIC_RECIPE.stages[1].alternation[0].terms,
+            { objective: 'semanticGlobal', mode: 'machine', weight: 1, scale: ['lambdaClip'], group: 'machine' },
+            { objective: 'semanticInstances', mode: 'machine', weight: 1, scale: ['lambdaInstance'], group: 'machine' },
+          ],
+        },
+      ],
+    },
+  ],
+  defaults: { lambdaClip: 1, lambdaInstance: 1 },
+  wrongKeyShare: PSIC_RECIPE.wrongKeyShare,
+};
+
+export const RECIPES: Readonly<Record<string, Recipe>> = Object.freeze({ psic: PSIC_RECIPE, naive: NAIVE_RECIPE, ugicm: UGICM_RECIPE, 'psic-ugicm': PSIC_UGICM_RECIPE });
 
 export function getRecipe(name: string): Recipe {
   const recipe = RECIPES[name];

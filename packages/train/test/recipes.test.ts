@@ -14,6 +14,7 @@ import {
   NAIVE_RECIPE,
   PairDataset,
   PSIC_RECIPE,
+  PSIC_UGICM_RECIPE,
   RandomTarget,
   recipeNeeds,
   recipeStep,
@@ -73,8 +74,10 @@ describe('recipes as data', () => {
     expect(NAIVE_RECIPE.stages.flatMap((s) => s.alternation.flatMap((a) => a.terms.map((t) => t.objective)))).not.toContain('uaeo');
     expect(recipeNeeds(PSIC_RECIPE)).toEqual({ target: true, captions: true, key: true });
     expect(recipeNeeds(UGICM_RECIPE)).toEqual({ target: true, captions: false, key: false });
+    expect(recipeNeeds(PSIC_UGICM_RECIPE)).toEqual({ target: true, captions: true, key: true });
+    expect(getRecipe('psic-ugicm').modes.map((m) => [m.name, !!m.default, !!m.keyed])).toEqual([['protected', true, false], ['full', false, true], ['machine', false, true]]);
     expect(() => getRecipe('nope')).toThrow(expect.objectContaining({ code: 'USAGE' }));
-    for (const r of [PSIC_RECIPE, NAIVE_RECIPE, UGICM_RECIPE]) expect(() => validateRecipe(r)).not.toThrow();
+    for (const r of [PSIC_RECIPE, NAIVE_RECIPE, UGICM_RECIPE, PSIC_UGICM_RECIPE]) expect(() => validateRecipe(r)).not.toThrow();
     const broken: Recipe = { ...PSIC_RECIPE, stages: [{ ...PSIC_RECIPE.stages[0], alternation: [{ terms: [{ objective: 'mse', mode: 'machine', weight: 1 }] }] }] };
     expect(() => validateRecipe(broken)).toThrow(expect.objectContaining({ code: 'BAD_RECIPE' }));
   });

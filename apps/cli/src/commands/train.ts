@@ -17,7 +17,7 @@ import { intOption, numberOption, parse } from '../args.js';
 import { loadSemanticTarget, parseTargetOptions } from '../target-option.js';
 
 const HELP = `Usage: psic train --data DIR --out DIR [options]
-       psic train --recipe psic|naive|ugicm --target NAME (--data DIR | --captions FILE) --out DIR [--key-file F] [options]
+       psic train --recipe psic|naive|ugicm|psic-ugicm --target NAME (--data DIR | --captions FILE) --out DIR [--key-file F] [options]
 
 Train a learned image codec with the rate-distortion loss
 lambda * 255^2 * MSE + bpp on random crops of DIR. Checkpoints are written
@@ -30,6 +30,7 @@ on image-text pairs against a semantic target, stage by stage:
   psic   protected by default, full with the key (UAEO; stage 2 trains the decoder only)
   naive  the same with the naive attack instead of UAEO (ablation)
   ugicm  human by default, machine on request (global, then + instance-wise semantics)
+  psic-ugicm  both in one model: protected by default; full and machine with the key
 Start from a trained codec with --init (a shipped model name or a file):
 stage 1 then fine-tunes it instead of training from scratch.
 
@@ -67,7 +68,7 @@ Options:
   -h, --help              show this help
 
 Recipe options:
-  --recipe NAME           psic, naive or ugicm
+  --recipe NAME           psic, naive, ugicm or psic-ugicm
   --target NAME           semantic target to attack / preserve (see the semantic target registry;
                           "random" is a tiny random model for mechanism tests)
   --target-options JSON   options for the target's factory
