@@ -36,7 +36,7 @@ await writeSidecar(out.replace(/\.safetensors$/, '.json'), {
   batch: start.options.batchSize,
   // every (re)start of the run, in order: the step it began at and its learning rate
   schedule: log.filter((r) => r.type === 'start').map((r) => ({ fromStep: r.step, learningRate: r.options.learningRate, clipNorm: r.options.clipNorm ?? null })),
-  initialisedFrom: values['init-note'] ?? init ?? null,
+  initialisedFrom: values['init-note'] ?? init ?? (start.meta.initMatching ? `warm start: the tensors of ${start.meta.initMatching} whose names and shapes match (the rest random)` : null),
   validation: { ...sidecar.validation, note: 'estimated rate on centre 256x256 crops of the first 4 Kodak images' },
   trainedWith: start.meta.backend,
   weights: `${values.name}.safetensors`,
