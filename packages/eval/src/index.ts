@@ -11,3 +11,4 @@ export * from './target-tasks.js';
 export * from './privacy-eval.js';
 export * from './machine-eval.js';
 export * from './bd-rate.js';
+export * from './report/index.js';
