@@ -2,9 +2,9 @@
  * Running the project's CLI (apps/cli/dist/cli.js) as child processes: an
  * evaluation with --json (its stdout parsed as one JSON object) or a
  * training run (its output passed through to stderr), each timed in wall
- * seconds and in CPU seconds. CPU time is what an idle machine would need
- * at most for single-threaded work, so it stays meaningful when other jobs
- * share the CPU and inflate the wall time.
+ * seconds and in CPU seconds. The CPU time bounds the wall time an idle
+ * machine needs, so it stays meaningful when other jobs share the CPU and
+ * inflate the wall time.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';

@@ -72,7 +72,7 @@ function timingTable(run) {
   return [
     '## Wall time per step',
     '',
-    'Wall seconds of each CLI process and its CPU seconds (user + system; on an idle machine, single-threaded work takes about its CPU time). The total wall time includes the runner\'s own work (preparing the BAvAFT images, writing the report).',
+    'Wall seconds of each CLI process and its CPU seconds (user + system). On an idle 2-core machine a step takes at most its CPU time, about half of it where onnxruntime\'s two threads are busy. The total wall time includes the runner\'s own work (preparing the BAvAFT images, writing the report).',
     '',
     lib.markdownTable(['step', 'images', 'wall (s)', 'CPU (s)', 'status'], rows, { align: ['left', 'left', 'right', 'right', 'left'] }),
     '',

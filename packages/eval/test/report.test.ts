@@ -109,6 +109,20 @@ describe('svgChart', () => {
     expect(svg).toContain('>100</text>');
   });
 
+  it('moves a point label that would cover another one', () => {
+    const svg = svgChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [{ x: 1, y: 1, label: 'first' }, { x: 1.001, y: 1.001, label: 'second' }, { x: 2, y: 2 }] }] });
+    const at = (label: string) => {
+      const m = new RegExp(`<text x="([^"]+)" y="([^"]+)" font-size="10"[^>]*>${label}<`).exec(svg);
+      return m ? [Number(m[1]), Number(m[2])] : null;
+    };
+    const [a, b] = [at('first'), at('second')];
+    expect(a).not.toBeNull();
+    expect(b).not.toBeNull();
+    // the boxes (6 px a character, 10 px high) must not intersect
+    const apart = Math.abs(a![1] - b![1]) >= 10 || b![0] + 6 * 'second'.length <= a![0] || a![0] + 6 * 'first'.length <= b![0];
+    expect(apart).toBe(true);
+  });
+
   it('is deterministic', () => {
     expect(svgChart(rd)).toBe(svgChart(rd));
   });

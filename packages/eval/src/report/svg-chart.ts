@@ -139,6 +139,7 @@ export function svgChart(opts: ChartOptions): string {
   out.push(`<text x="16" y="${n((plot.top + plot.bottom) / 2)}" text-anchor="middle" transform="rotate(-90 16 ${n((plot.top + plot.bottom) / 2)})">${escapeXml(opts.yLabel)}</text>`);
 
   // series, then the legend
+  const placeLabel = labelPlacer();
   for (const [i, s] of opts.series.entries()) {
     const color = PALETTE[i % PALETTE.length];
     const marker = MARKERS[i % MARKERS.length];
@@ -150,7 +151,10 @@ export function svgChart(opts: ChartOptions): string {
     }
     for (const p of sorted) {
       out.push(markerSvg(marker, px(p.x), py(p.y), color));
-      if (p.label) out.push(`<text x="${n(px(p.x) + 6)}" y="${n(py(p.y) - 6)}" font-size="10" fill="#444444">${escapeXml(p.label)}</text>`);
+      if (p.label) {
+        const at = placeLabel(px(p.x), py(p.y), p.label);
+        out.push(`<text x="${n(at.x)}" y="${n(at.y)}" font-size="10" fill="#444444">${escapeXml(p.label)}</text>`);
+      }
     }
     out.push('</g>');
     const ly = plot.top + 8 + i * 20;
@@ -161,6 +165,25 @@ export function svgChart(opts: ChartOptions): string {
   }
   out.push('</svg>');
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * Where to write each point label: above right of its marker, or the first
+ * of a few other spots around it where it does not cover a label already
+ * placed (text boxes estimated at 6 px a character, 10 px high).
+ */
+function labelPlacer(): (x: number, y: number, text: string) => { x: number; y: number } {
+  const placed: { x: number; y: number; w: number; h: number }[] = [];
+  return (x, y, text) => {
+    const w = 6 * text.length;
+    const h = 10;
+    const spots = [[6, -6], [6, 14], [-w - 6, -6], [-w - 6, 14], [6, -18], [6, 26]];
+    const box = ([dx, dy]: number[]) => ({ x: x + dx, y: y + dy - h, w, h });
+    const overlaps = (b: { x: number; y: number; w: number; h: number }) => placed.some((q) => b.x < q.x + q.w && q.x < b.x + b.w && b.y < q.y + q.h && q.y < b.y + b.h);
+    const spot = spots.find((d) => !overlaps(box(d))) ?? spots[0];
+    placed.push(box(spot));
+    return { x: x + spot[0], y: y + spot[1] };
+  };
 }
 
 function validate(opts: ChartOptions): void {
