@@ -21,12 +21,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   balleAnalysis,
-  balleSynthesisBlocks,  Conv2d,
+  balleSynthesisBlocks,
+  Conv2d,
   ConvTranspose2d,
   ReLU,
   Sequential,
   fixedPointSpecs,
   quantizeNetwork,
+  synthesizeBlocks,
   type BlockHook,
   type LicBackbone,
   type Shape,
@@ -131,14 +133,7 @@ export class ChannelContext implements LicBackbone {
   }
 
   synthesis(yHat: tf.Tensor4D, hook?: BlockHook): tf.Tensor4D {
-    return tf.tidy(() => {
-      let h = yHat;
-      this.g_sBlocks.forEach((block, i) => {
-        h = block.apply(h);
-        if (hook) h = hook(i, h);
-      });
-      return h;
-    });
+    return synthesizeBlocks(this.g_sBlocks, yHat, hook);
   }
 
   forward(x: tf.Tensor4D, opts: { training: boolean; hook?: BlockHook }): { xHat: tf.Tensor4D; likelihoods: tf.Tensor[] } {

@@ -16,13 +16,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   balleAnalysis,
-  balleSynthesisBlocks,  Conv2d,
+  balleSynthesisBlocks,
+  Conv2d,
   ConvTranspose2d,
   LeakyReLU,
   Sequential,
   convSpec,
   fixedPointSpecs,
   quantizeNetwork,
+  synthesizeBlocks,
   type BlockHook,
   type LicBackbone,
   type Shape,
@@ -100,14 +102,7 @@ export class Checkerboard implements LicBackbone {
   }
 
   synthesis(yHat: tf.Tensor4D, hook?: BlockHook): tf.Tensor4D {
-    return tf.tidy(() => {
-      let h = yHat;
-      this.g_sBlocks.forEach((block, i) => {
-        h = block.apply(h);
-        if (hook) h = hook(i, h);
-      });
-      return h;
-    });
+    return synthesizeBlocks(this.g_sBlocks, yHat, hook);
   }
 
   /** Float entropy parameters for y: (scales, means) from the hyper output and a context (training path). */

@@ -12,7 +12,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   balleAnalysis,
-  balleSynthesisBlocks,  Conv2d,
+  balleSynthesisBlocks,
+  Conv2d,
   ConvTranspose2d,
   LeakyReLU,
   ReLU,
@@ -20,6 +21,7 @@ import {
   fixedToFloat,
   quantizeNetwork,
   runFixedPoint,
+  synthesizeBlocks,
   type BlockHook,
   type FixedLayerSpec,
   type FixedPointNetwork,
@@ -114,14 +116,7 @@ export class Hyperprior implements LicBackbone {
   }
 
   synthesis(yHat: tf.Tensor4D, hook?: BlockHook): tf.Tensor4D {
-    return tf.tidy(() => {
-      let h = yHat;
-      this.g_sBlocks.forEach((block, i) => {
-        h = block.apply(h);
-        if (hook) h = hook(i, h);
-      });
-      return h;
-    });
+    return synthesizeBlocks(this.g_sBlocks, yHat, hook);
   }
 
   /** h_a input: the scale hyperprior looks at |y|, the mean-scale one at y itself. */

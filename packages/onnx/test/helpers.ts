@@ -13,6 +13,7 @@ import {
   LeakyReLU,
   ReLU,
   Sequential,
+  synthesizeBlocks,
   type BlockHook,
   type LicBackbone,
   type Shape,
@@ -84,14 +85,7 @@ export class TinyBackbone implements LicBackbone {
   }
 
   synthesis(yHat: tf.Tensor4D, hook?: BlockHook): tf.Tensor4D {
-    return tf.tidy(() => {
-      let h = yHat;
-      this.g_sBlocks.forEach((block, i) => {
-        h = block.apply(h);
-        if (hook) h = hook(i, h);
-      });
-      return h;
-    });
+    return synthesizeBlocks(this.g_sBlocks, yHat, hook);
   }
 
   forward(): never {

@@ -5,6 +5,8 @@
  * mirror with inverse GDN. Variable names are CompressAI's (g_a.0 .. g_a.6,
  * g_s.0 .. g_s.6), so checkpoints map 1:1.
  */
+import * as tf from '@tensorflow/tfjs-core';
+import type { BlockHook } from '../backbone.js';
 import { Conv2d, ConvTranspose2d } from './conv.js';
 import { GDN } from './gdn.js';
 import { Sequential } from './sequential.js';
@@ -37,4 +39,19 @@ export function balleSynthesisBlocks(N: number, M: number): { blocks: Sequential
     ],
     channels: [{ channels: N }, { channels: N }, { channels: N }, { channels: 3 }],
   };
+}
+
+/**
+ * Run synthesis blocks in order, handing each block's output to the hook
+ * (the adapter's seam, LicBackbone.synthesis) before the next block.
+ */
+export function synthesizeBlocks(blocks: readonly Sequential[], yHat: tf.Tensor4D, hook?: BlockHook): tf.Tensor4D {
+  return tf.tidy(() => {
+    let h = yHat;
+    blocks.forEach((block, i) => {
+      h = block.apply(h);
+      if (hook) h = hook(i, h);
+    });
+    return h;
+  });
 }
