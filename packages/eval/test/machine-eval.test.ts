@@ -3,18 +3,18 @@
  * answers, the mode variants of a conditional model, and one small run with
  * the tiny PSIC model and the real npm models (CenterNet, face-api).
  */
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@psic/backbone-hyperprior'; // registers the fixture's backbone
 import { selectBackend, semanticTargets, type CodecModel, type RgbImage, type SemanticTarget } from '@psic/core';
-import { loadConditionalModel, readKeyFile, type ConditionalSynthesis } from '@psic/cltg';
+import type { ConditionalSynthesis } from '@psic/cltg';
+import { CLTG_FIXTURES, loadTinyPsic } from './tiny-psic.js';
 import { PsicError } from '@psic/entropy';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CenterNetDetector } from '../../vlp/src/detect/index.js';
 import { evaluateMachine, loadDataset, modeVariants, type Detection, type EvalDataset, type ImageTransform, type ObjectDetector, type Variant } from '../src/index.js';
 
-const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cltg', 'test', 'fixtures');
+const FIXTURES = CLTG_FIXTURES;
 const SHARED = resolve(FIXTURES, '..', '..', '..', '..', '..', 'shared', 'data');
 
 function solid(r: number, g: number, b: number, side = 8): RgbImage {
@@ -128,10 +128,7 @@ describe('the tiny PSIC model with real npm models', () => {
   let adapter: ConditionalSynthesis;
   let key: Uint8Array;
   beforeAll(async () => {
-    const loaded = await loadConditionalModel(join(FIXTURES, 'psic-tiny.safetensors'));
-    adapter = loaded.model;
-    codec = { backbone: loaded.model.backbone, fingerprint: loaded.fingerprint };
-    key = await readKeyFile(join(FIXTURES, 'psic-tiny.key'));
+    ({ codec, adapter, key } = await loadTinyPsic());
   });
 
   it('makes the plain decode and one decode per mode; keyed modes need the key', () => {

@@ -4,12 +4,12 @@
  * attack, an identity none), then on the tiny shipped PSIC model
  * (packages/cltg/test/fixtures): one bitstream, three decodes.
  */
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@psic/backbone-hyperprior'; // registers the fixture's backbone
 import { encodeImage, readImage, selectBackend, type CodecModel, type RgbImage, type SemanticTarget } from '@psic/core';
-import { decodeWithCondition, loadConditionalModel, readKeyFile, type ConditionalSynthesis } from '@psic/cltg';
+import { decodeWithCondition, type ConditionalSynthesis } from '@psic/cltg';
+import { CLTG_FIXTURES, loadTinyPsic } from './tiny-psic.js';
 import { PsicError } from '@psic/entropy';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -27,7 +27,7 @@ import {
   type PrivacyPlan,
 } from '../src/index.js';
 
-const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cltg', 'test', 'fixtures');
+const FIXTURES = CLTG_FIXTURES;
 
 /** Embeds a picture as its mean colour; texts naming red / green (or man / woman) as those colours. */
 class ColourTarget implements SemanticTarget {
@@ -136,10 +136,7 @@ describe('evaluatePrivacy with the tiny PSIC model', () => {
   let adapter: ConditionalSynthesis;
   let key: Uint8Array;
   beforeAll(async () => {
-    const loaded = await loadConditionalModel(join(FIXTURES, 'psic-tiny.safetensors'));
-    adapter = loaded.model;
-    codec = { backbone: loaded.model.backbone, fingerprint: loaded.fingerprint };
-    key = await readKeyFile(join(FIXTURES, 'psic-tiny.key'));
+    ({ codec, adapter, key } = await loadTinyPsic());
   });
 
   it('decodes ONE bitstream plainly, with the key and without, and measures each', async () => {
